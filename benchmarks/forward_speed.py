@@ -1,0 +1,100 @@
+"""ViT-B/16 at 224, batch 8, CPU: vit_lessons' torch path vs an nn.TransformerEncoder model with the
+same weights, and vit_lessons' numpy path vs its torch path.  Prints ratios measured side by side.
+
+    python benchmarks/forward_speed.py [--batch 8] [--repeats 5] [--preset ViT-B/16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import vit_lessons as V
+
+
+class TorchViT(torch.nn.Module):
+    """The same model from PyTorch's own modules (Conv2d, TransformerEncoder, LayerNorm, Linear)."""
+
+    def __init__(self, cfg: V.ViTConfig):
+        super().__init__()
+        D = cfg.d_model
+        self.cfg = cfg
+        self.patch_embed = torch.nn.Conv2d(cfg.channels, D, cfg.patch_size, cfg.stride, cfg.padding)
+        self.cls_token = torch.nn.Parameter(torch.zeros(1, 1, D))
+        self.pos_embed = torch.nn.Parameter(torch.zeros(1, cfg.num_tokens, D))
+        layer = torch.nn.TransformerEncoderLayer(D, cfg.num_heads, cfg.d_ff, dropout=0.0, activation="gelu",
+                                                 layer_norm_eps=cfg.ln_eps, batch_first=True, norm_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
+        self.norm = torch.nn.LayerNorm(D, eps=cfg.ln_eps)
+        self.head = torch.nn.Linear(D, cfg.num_classes)
+
+    def load_params(self, params: dict) -> None:
+        t = {k: torch.from_numpy(v) for k, v in params.items()}
+        sd = {"patch_embed.weight": t["patch_embed.weight"], "patch_embed.bias": t["patch_embed.bias"],
+              "cls_token": t["cls_token"].reshape(1, 1, -1), "pos_embed": t["pos_embed"][None],
+              "norm.weight": t["norm.weight"], "norm.bias": t["norm.bias"],
+              "head.weight": t["head.weight"], "head.bias": t["head.bias"]}
+        for i in range(self.cfg.num_layers):
+            b, e = f"blocks.{i}.", f"encoder.layers.{i}."
+            sd[e + "self_attn.in_proj_weight"] = torch.cat([t[f"{b}attn.{n}.weight"] for n in "qkv"])
+            sd[e + "self_attn.in_proj_bias"] = torch.cat([t[f"{b}attn.{n}.bias"] for n in "qkv"])
+            for ours, theirs in (("attn.proj", "self_attn.out_proj"), ("mlp.fc1", "linear1"), ("mlp.fc2", "linear2"),
+                                 ("norm1", "norm1"), ("norm2", "norm2")):
+                sd[e + theirs + ".weight"] = t[b + ours + ".weight"]
+                sd[e + theirs + ".bias"] = t[b + ours + ".bias"]
+        self.load_state_dict(sd)
+
+    def forward(self, images):  # (B, H, W, C)
+        x = self.patch_embed(images.permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = self.norm(self.encoder(x))
+        return self.head(x[:, 0])
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="ViT-B/16")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    cfg = V.preset(args.preset)
+    params = V.init_params(cfg, 0)
+    images = np.random.default_rng(0).random((args.batch, *cfg.image_size, cfg.channels), dtype=np.float32)
+    timages = torch.from_numpy(images)
+    tparams = V.to_torch(params)
+    model = TorchViT(cfg).eval()
+    model.load_params(params)
+
+    with torch.inference_mode():
+        ref = model(timages)
+        ours = V.forward(tparams, timages, cfg)
+        diff = float((ours - ref).abs().max())
+        t_ref = best_of(lambda: model(timages), args.repeats)
+        t_torch = best_of(lambda: V.forward(tparams, timages, cfg), args.repeats)
+    t_numpy = best_of(lambda: V.forward(params, images, cfg), args.repeats)
+
+    print(f"{cfg.name}, batch {args.batch}, {torch.get_num_threads()} threads, best of {args.repeats}")
+    print(f"  max |logit difference| torch path vs nn.TransformerEncoder: {diff:.2e}")
+    print(f"  nn.TransformerEncoder model : {t_ref:7.3f} s")
+    print(f"  vit_lessons, torch path     : {t_torch:7.3f} s")
+    print(f"  vit_lessons, numpy path     : {t_numpy:7.3f} s")
+    print(f"  torch path / nn.TransformerEncoder = {t_torch / t_ref:.2f}x  (target <= 1.10x)")
+    print(f"  numpy path / torch path            = {t_numpy / t_torch:.2f}x  (target <= 2.00x)")
+
+
+if __name__ == "__main__":
+    main()

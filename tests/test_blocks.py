@@ -1,0 +1,147 @@
+"""Each building block against PyTorch's own implementation."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import vit_lessons as V
+
+from .conftest import small_config
+
+torch.manual_seed(0)
+ATOL32 = 1e-5
+
+
+def t(x):
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+@pytest.mark.parametrize("stride, padding", [(4, 0), (2, 0), (3, 1), (2, 3)])
+def test_patch_embed_equals_conv2d(rng, stride, padding):
+    x = rng.random((2, 12, 10, 3)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 4, 4)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    ref = F.conv2d(t(x).permute(0, 3, 1, 2), t(w), t(b), stride=stride, padding=padding).flatten(2).transpose(1, 2)
+    for engine in (np.asarray, t):
+        out = V.patch_embed(engine(x), engine(w), engine(b), stride, padding)
+        np.testing.assert_allclose(V.backend.to_numpy(out), ref.numpy(), atol=ATOL32, rtol=0)
+
+
+def test_patchify_order_and_round_trip(rng):
+    x = rng.random((8, 6, 2)).astype(np.float32)
+    p = V.patchify(x, 2)
+    assert p.shape == (12, 8)
+    np.testing.assert_array_equal(p[4], x[2:4, 2:4, :].reshape(-1))  # row 1, column 1 of a 4x3 grid
+    np.testing.assert_array_equal(V.unpatchify(p, 2, (4, 3), 2), x)
+    np.testing.assert_array_equal(V.patchify(t(x), 2).numpy(), p)
+    # patches @ E^T + b is the convolution
+    w = rng.standard_normal((4, 2, 2, 2)).astype(np.float32)
+    np.testing.assert_allclose(V.linear(p, V.patch_embed_matrix(w)), V.patch_embed(x, w, None), atol=ATOL32)
+
+
+def test_patchify_rejects_ragged_image(rng):
+    with pytest.raises(ValueError, match="multiples of 4"):
+        V.patchify(rng.random((10, 8, 3)), 4)
+    with pytest.raises(ValueError, match=r"expected \(H, W, C\)"):
+        V.patchify(rng.random((10, 8)), 2)
+
+
+def test_layer_norm_and_gelu(rng):
+    x = rng.standard_normal((3, 5, 16)).astype(np.float32) * 3 + 1
+    w, b = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    ref = F.layer_norm(t(x), (16,), t(w), t(b), eps=1e-6).numpy()
+    np.testing.assert_allclose(V.layer_norm(x, w, b, 1e-6), ref, atol=ATOL32)
+    np.testing.assert_allclose(V.layer_norm(t(x), t(w), t(b), 1e-6).numpy(), ref, atol=ATOL32)
+    np.testing.assert_allclose(V.gelu(x), F.gelu(t(x)).numpy(), atol=ATOL32)
+    assert np.abs(V.gelu(x) - F.gelu(t(x), approximate="tanh").numpy()).max() > 1e-4
+
+
+def test_softmax(rng):
+    x = rng.standard_normal((4, 7)) * 50
+    np.testing.assert_allclose(V.softmax(x, axis=0), torch.softmax(t(x), 0).numpy(), atol=1e-12)
+    np.testing.assert_allclose(V.softmax(x).sum(-1), 1.0, atol=1e-12)
+
+
+def test_sdpa_equals_torch(rng):
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)).astype(np.float32) for _ in range(3))
+    ref = F.scaled_dot_product_attention(t(q), t(k), t(v)).numpy()
+    out, probs = V.scaled_dot_product_attention(q, k, v)
+    np.testing.assert_allclose(out, ref, atol=ATOL32)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-6)
+
+
+def _mha_params(rng, D, prefix="a."):
+    return {f"{prefix}{n}.{p}": rng.standard_normal((D, D) if p == "weight" else (D,)).astype(np.float32) / 2
+            for n in ("q", "k", "v", "proj") for p in ("weight", "bias")}
+
+
+def test_mha_equals_nn_multihead_attention(rng):
+    D, H = 12, 3
+    p = _mha_params(rng, D)
+    x = rng.standard_normal((2, 7, D)).astype(np.float32)
+    m = torch.nn.MultiheadAttention(D, H, batch_first=True)
+    with torch.no_grad():
+        m.in_proj_weight.copy_(t(np.concatenate([p[f"a.{n}.weight"] for n in "qkv"])))
+        m.in_proj_bias.copy_(t(np.concatenate([p[f"a.{n}.bias"] for n in "qkv"])))
+        m.out_proj.weight.copy_(t(p["a.proj.weight"]))
+        m.out_proj.bias.copy_(t(p["a.proj.bias"]))
+        ref, ref_probs = m(t(x), t(x), t(x), need_weights=True, average_attn_weights=False)
+    out, probs = V.multi_head_attention(x, p, "a.", H)
+    np.testing.assert_allclose(out, ref.numpy(), atol=ATOL32)
+    np.testing.assert_allclose(probs, ref_probs.numpy(), atol=1e-6)
+    out_t, _ = V.multi_head_attention(t(x), {k: t(v) for k, v in p.items()}, "a.", H)
+    np.testing.assert_allclose(out_t.numpy(), ref.numpy(), atol=ATOL32)
+
+
+def test_block_equals_transformer_encoder_layer(rng):
+    cfg = small_config(d_model=12, num_heads=3, d_ff=20, num_layers=1)
+    params = V.init_params(cfg, 3)
+    layer = torch.nn.TransformerEncoderLayer(12, 3, 20, dropout=0.0, activation="gelu", layer_norm_eps=1e-6,
+                                             batch_first=True, norm_first=True)
+    b = "blocks.0."
+    sd = {"self_attn.in_proj_weight": np.concatenate([params[f"{b}attn.{n}.weight"] for n in "qkv"]),
+          "self_attn.in_proj_bias": np.concatenate([params[f"{b}attn.{n}.bias"] for n in "qkv"]),
+          "self_attn.out_proj.weight": params[b + "attn.proj.weight"],
+          "self_attn.out_proj.bias": params[b + "attn.proj.bias"],
+          "linear1.weight": params[b + "mlp.fc1.weight"], "linear1.bias": params[b + "mlp.fc1.bias"],
+          "linear2.weight": params[b + "mlp.fc2.weight"], "linear2.bias": params[b + "mlp.fc2.bias"],
+          "norm1.weight": params[b + "norm1.weight"], "norm1.bias": params[b + "norm1.bias"],
+          "norm2.weight": params[b + "norm2.weight"], "norm2.bias": params[b + "norm2.bias"]}
+    layer.load_state_dict({k: t(v) for k, v in sd.items()})
+    layer.eval()
+    x = rng.standard_normal((2, 9, 12)).astype(np.float32)
+    with torch.no_grad():
+        ref = layer(t(x)).numpy()
+    out, probs = V.encoder_block(x, params, 0, cfg)
+    np.testing.assert_allclose(out, ref, atol=ATOL32)
+    assert probs.shape == (2, 3, 9, 9)
+
+
+def test_sincos_embeddings():
+    pe = V.sincos_1d(np.arange(5), 8)
+    assert pe.shape == (5, 8) and pe.dtype == np.float32
+    np.testing.assert_allclose(pe[:, 0], np.sin(np.arange(5)), atol=1e-7)
+    np.testing.assert_allclose(pe[:, 4], np.cos(np.arange(5)), atol=1e-7)
+    np.testing.assert_allclose(pe[3, 1], np.sin(3 * 10000 ** (-1 / 4)), atol=1e-7)
+    g = V.sincos_2d((3, 4), 16)
+    assert g.shape == (12, 16)
+    # tokens in the same row share the row half, tokens in the same column the column half
+    np.testing.assert_array_equal(g[4, :8], g[7, :8])
+    np.testing.assert_array_equal(g[1, 8:], g[9, 8:])
+    with pytest.raises(ValueError, match="dim=6"):
+        V.sincos_2d((2, 2), 6)
+
+
+@pytest.mark.parametrize("prefix", [0, 1])
+def test_resize_pos_embed_equals_interpolate(rng, prefix):
+    pe = rng.standard_normal((prefix + 3 * 4, 6)).astype(np.float32)
+    out = V.resize_pos_embed(pe, (3, 4), (5, 7), prefix)
+    grid = t(pe[prefix:]).reshape(1, 3, 4, 6).permute(0, 3, 1, 2)
+    ref = F.interpolate(grid, size=(5, 7), mode="bilinear", align_corners=False).permute(0, 2, 3, 1).reshape(35, 6)
+    np.testing.assert_allclose(out[prefix:], ref.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(out[:prefix], pe[:prefix])
+    np.testing.assert_allclose(V.resize_pos_embed(t(pe), (3, 4), (5, 7), prefix).numpy(), out, atol=1e-6)
+    np.testing.assert_allclose(V.resize_pos_embed(pe, (3, 4), (3, 4), prefix), pe, atol=1e-6)
+    with pytest.raises(ValueError, match="pos_embed has"):
+        V.resize_pos_embed(pe, (4, 4), (5, 7), prefix)

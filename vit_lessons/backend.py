@@ -1,0 +1,66 @@
+"""One source, two engines: the few places where numpy and torch differ.
+
+Every formula in ``vit_lessons`` is written once against the array API standard
+(``xp = namespace(x)``: ``xp.exp``, ``xp.matmul``, ``xp.mean``, ...), so the same
+function runs on numpy arrays (reading, teaching, grading) and on torch tensors
+(training with autograd, on a GPU if there is one).  What the standard lacks,
+``erf`` for the exact GELU, is dispatched here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+
+
+def namespace(*arrays):
+    """The array-API namespace shared by ``arrays`` (numpy's or torch's)."""
+    return array_api_compat.array_namespace(*arrays)
+
+
+def is_torch(x) -> bool:
+    """True for a torch tensor."""
+    return array_api_compat.is_torch_array(x)
+
+
+def is_array(x) -> bool:
+    """True for a numpy array or a torch tensor."""
+    return isinstance(x, np.ndarray) or is_torch(x)
+
+
+def device(x):
+    """The device of ``x`` (``"cpu"`` for numpy)."""
+    return array_api_compat.device(x)
+
+
+def erf(x):
+    """The error function, element-wise, in the namespace of ``x`` (numpy via scipy)."""
+    if is_torch(x):
+        import torch
+
+        return torch.special.erf(x)
+    from scipy.special import erf as scipy_erf
+
+    return scipy_erf(x).astype(x.dtype, copy=False)
+
+
+def like(value, ref):
+    """``value`` (numpy array or tensor) as an array of ``ref``'s kind, dtype and device.
+
+    A value already of that kind, dtype and device is returned as it is, so torch
+    tensors keep their autograd history.
+    """
+    if is_torch(ref):
+        import torch
+
+        return torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
+    if is_torch(value):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=ref.dtype)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A numpy view or copy of an array or tensor (detached from autograd)."""
+    if is_torch(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)

@@ -1,0 +1,140 @@
+"""Chapters 2 and 3: patch embedding and positional embeddings.
+
+z_0 = [x_class; x_p^1 E; x_p^2 E; ...; x_p^N E] + E_pos        (the paper's Eq. 1)
+
+E is the patch-embedding matrix (stored as a convolution kernel of shape (D, C, P, P),
+as timm and torchvision store it), x_class the CLS token and E_pos the positional
+embedding, one row per token.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backend import like, namespace
+from .patches import conv_windows
+
+
+def patch_embed_matrix(weight):
+    """The convolution kernel (D, C, P, P) as the matrix E^T (D, P*P*C) that multiplies a
+    patch flattened in (P, P, C) order (see :func:`vit_lessons.patchify`)."""
+    xp = namespace(weight)
+    D = weight.shape[0]
+    return xp.reshape(xp.permute_dims(weight, (0, 2, 3, 1)), (D, -1))
+
+
+def patch_embed(images, weight, bias, stride: int | None = None, padding: int = 0):
+    """The patch embedding: a convolution with kernel P, written as a matrix product.
+
+    images: (..., H, W, C) channels last.  weight: (D, C, P, P).  bias: (D,).
+    Returns the tokens x_p E + b, shape (..., N, D), N = outH * outW in row-major grid order.
+    With stride = P and padding = 0 (the default) the windows are the image's patches.
+    """
+    xp = namespace(images)
+    P = weight.shape[-1]
+    windows = conv_windows(images, P, stride or P, padding)
+    *lead, gh, gw, _, _, C = windows.shape
+    flat = xp.reshape(windows, (*lead, gh * gw, P * P * C))
+    return linear(flat, patch_embed_matrix(weight), bias)
+
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b (PyTorch's Linear convention).  x: (..., in), weight: (out, in), bias: (out,).
+
+    The leading axes are folded into one so that both engines run a single 2-D matrix
+    product (numpy's matmul falls back to a slow loop for stacks of transposed views).
+    """
+    xp = namespace(x)
+    lead = x.shape[:-1]
+    y = xp.matmul(xp.reshape(x, (-1, x.shape[-1])), weight.mT)
+    if bias is not None:
+        y += bias  # in place: y is new, and the product's gradient does not need it
+    return xp.reshape(y, (*lead, weight.shape[0]))
+
+
+def prepend_cls(tokens, cls_token):
+    """[x_class; tokens]: tokens (..., N, D), cls_token (D,) -> (..., N+1, D)."""
+    xp = namespace(tokens)
+    cls = xp.broadcast_to(xp.reshape(cls_token, (1, -1)), (*tokens.shape[:-2], 1, tokens.shape[-1]))
+    return xp.concat([cls, tokens], axis=-2)
+
+
+def embed(images, params: dict, cfg):
+    """z_0: patch embedding, CLS token (if ``cfg.pool == "cls"``) prepended, THEN E_pos added.
+
+    images: (..., H, W, C).  Returns (..., T, D).
+    """
+    z = patch_embed(images, params["patch_embed.weight"], params["patch_embed.bias"], cfg.stride, cfg.padding)
+    if cfg.pool == "cls":
+        z = prepend_cls(z, params["cls_token"])
+    return z + params["pos_embed"]
+
+
+# ---- fixed (sinusoidal) positional embeddings -------------------------------------------------
+def sincos_1d(positions, dim: int, temperature: float = 10000.0) -> np.ndarray:
+    """The Transformer's sinusoidal embedding of 1-D positions.
+
+    positions: (T,) numbers.  Returns (T, dim), float32: the first half sin(pos * w_k),
+    the second half cos(pos * w_k), with w_k = temperature^(-k / (dim/2)), k = 0 .. dim/2 - 1.
+    """
+    if dim % 2:
+        raise ValueError(f"dim={dim}: expected an even number (half sines, half cosines)")
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 1)
+    omega = temperature ** (-np.arange(dim // 2, dtype=np.float64) / (dim // 2))
+    angles = pos * omega
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype(np.float32)
+
+
+def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0) -> np.ndarray:
+    """2-D sinusoidal embedding (as in MAE): half the features encode the row, half the column.
+
+    Returns (gh * gw, dim) in row-major grid order, float32; ``dim`` must be a multiple of 4.
+    """
+    if dim % 4:
+        raise ValueError(f"dim={dim}: expected a multiple of 4 (sin and cos for rows and for columns)")
+    gh, gw = grid_size
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    return np.concatenate([sincos_1d(rows.ravel(), dim // 2, temperature),
+                           sincos_1d(cols.ravel(), dim // 2, temperature)], axis=1)
+
+
+# ---- resizing a learned grid (fine-tuning at a new resolution) ---------------------------------
+def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of 1-D linear interpolation with half-pixel centres
+    (PyTorch's ``align_corners=False``)."""
+    m = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        src = max((o + 0.5) * n_in / n_out - 0.5, 0.0)
+        i0 = min(int(math.floor(src)), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1)
+        frac = src - i0
+        m[o, i0] += 1 - frac
+        m[o, i1] += frac
+    return m
+
+
+def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, int],
+                     num_prefix_tokens: int = 0):
+    """Bilinearly interpolate a learned positional embedding to a new patch grid.
+
+    pos_embed: (num_prefix_tokens + gh*gw, D).  The prefix (CLS) rows are kept as they are;
+    the grid rows are treated as a (gh, gw, D) image and resized to ``new_grid``, exactly as
+    ``F.interpolate(mode="bilinear", align_corners=False)`` would.
+    Returns (num_prefix_tokens + new_gh * new_gw, D).
+    """
+    xp = namespace(pos_embed)
+    (gh, gw), (nh, nw) = old_grid, new_grid
+    T, D = pos_embed.shape
+    if T != num_prefix_tokens + gh * gw:
+        raise ValueError(f"pos_embed has {T} rows: expected {num_prefix_tokens} + {gh}*{gw} "
+                         f"for old_grid={old_grid}, num_prefix_tokens={num_prefix_tokens}")
+    prefix, grid = pos_embed[:num_prefix_tokens], xp.reshape(pos_embed[num_prefix_tokens:], (gh, gw, D))
+    rows, cols = like(_bilinear_matrix(gh, nh), grid), like(_bilinear_matrix(gw, nw), grid)
+    # out[a, b] = sum_ij rows[a, i] cols[b, j] grid[i, j]: resize the rows, then the columns.
+    g = xp.matmul(rows, xp.reshape(grid, (gh, gw * D)))
+    g = xp.permute_dims(xp.reshape(g, (nh, gw, D)), (1, 0, 2))
+    g = xp.matmul(cols, xp.reshape(g, (gw, nh * D)))
+    g = xp.reshape(xp.permute_dims(xp.reshape(g, (nw, nh, D)), (1, 0, 2)), (nh * nw, D))
+    return xp.concat([prefix, g], axis=0)

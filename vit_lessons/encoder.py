@@ -1,0 +1,64 @@
+"""Chapter 5: the pre-LN encoder block and the encoder.
+
+z'_l = MSA(LN(z_{l-1})) + z_{l-1}        (the paper's Eq. 2)
+z_l  = MLP(LN(z'_l)) + z'_l              (Eq. 3)
+
+LayerNorm comes *before* each sub-layer (pre-LN), and each sub-layer adds to the residual
+stream.  The MLP is Linear(D -> F), exact GELU, Linear(F -> D).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .attention import multi_head_attention
+from .backend import erf, namespace
+from .embedding import linear
+
+
+def layer_norm(x, weight, bias, eps: float = 1e-6):
+    """LN(x) = (x - mean) / sqrt(var + eps) * weight + bias over the last axis (biased variance).
+
+    x: (..., D), weight and bias: (D,).
+    """
+    xp = namespace(x)
+    mean = xp.mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    var = xp.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / xp.sqrt(var + eps) * weight + bias
+
+
+def gelu(x):
+    """The exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (not the tanh approximation)."""
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def mlp(x, params: dict, prefix: str):
+    """MLP(x) = GELU(x W1^T + b1) W2^T + b2.  x: (..., D) -> (..., D), hidden width F."""
+    h = gelu(linear(x, params[prefix + "fc1.weight"], params[prefix + "fc1.bias"]))
+    return linear(h, params[prefix + "fc2.weight"], params[prefix + "fc2.bias"])
+
+
+def encoder_block(x, params: dict, i: int, cfg):
+    """Block ``i`` (pre-LN): x + MSA(LN1 x), then + MLP(LN2 x).
+
+    x: (..., T, D).  Returns (x out (..., T, D), attention probabilities (..., heads, T, T)).
+    """
+    b = f"blocks.{i}."
+    a, probs = multi_head_attention(layer_norm(x, params[b + "norm1.weight"], params[b + "norm1.bias"], cfg.ln_eps),
+                                    params, b + "attn.", cfg.num_heads)
+    x = x + a
+    x = x + mlp(layer_norm(x, params[b + "norm2.weight"], params[b + "norm2.bias"], cfg.ln_eps), params, b + "mlp.")
+    return x, probs
+
+
+def encoder(x, params: dict, cfg):
+    """z_L from z_0: the ``cfg.num_layers`` blocks in order.
+
+    x: (..., T, D).  Returns (z_L (..., T, D), a list of each block's attention (..., heads, T, T)).
+    """
+    attentions = []
+    for i in range(cfg.num_layers):
+        x, probs = encoder_block(x, params, i, cfg)
+        attentions.append(probs)
+    return x, attentions

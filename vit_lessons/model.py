@@ -1,0 +1,153 @@
+"""Chapters 6 and 7: pooling, the head, and the whole forward pass.
+
+image (H, W, C) -> patch embed -> (N, D) -> [CLS;] + E_pos -> (T, D) -> encoder x L
+      -> LayerNorm -> pool (token 0, or mean over the patch tokens) -> (D,) -> head -> (K,)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backend import is_array, is_torch, like, namespace
+from .config import ViTConfig, param_shapes
+from .embedding import embed, linear
+from .encoder import encoder, layer_norm
+
+
+# ---- parameters ------------------------------------------------------------------------------
+def init_params(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]:
+    """Random parameters in the canonical layout, float32, the same for the same ``seed``.
+
+    EVERY parameter is random, LayerNorm gains (1 + noise) and biases included, so a forward
+    pass that forgets a bias or swaps a gain gives a different answer.  Weights are drawn
+    N(0, 1/fan_in) so activations stay of order 1; biases N(0, 0.1^2); the CLS token and the
+    positional embedding N(0, 0.5^2), large enough that forgetting them shows.
+    For training use :func:`init_params_for_training`.
+    """
+    _check_seed(seed)
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        if name in ("cls_token", "pos_embed"):
+            value = 0.5 * rng.standard_normal(shape)
+        elif name.endswith(".bias"):
+            value = 0.1 * rng.standard_normal(shape)
+        elif len(shape) == 1:  # LayerNorm gains
+            value = 1.0 + 0.1 * rng.standard_normal(shape)
+        else:
+            fan_in = math.prod(shape[1:])
+            value = rng.standard_normal(shape) / math.sqrt(fan_in)
+        params[name] = value.astype(np.float32)
+    return params
+
+
+def init_params_for_training(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]:
+    """timm's initialisation: truncated normal (std 0.02, cut at 2 std) for weights, the
+    positional embedding and the CLS token (std 1e-6 for the CLS token, as timm), zeros for
+    biases, ones for LayerNorm gains.  float32, deterministic in ``seed``."""
+    _check_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    def trunc_normal(shape, std):
+        x = rng.standard_normal(shape)
+        while (bad := np.abs(x) > 2.0).any():
+            x[bad] = rng.standard_normal(int(bad.sum()))
+        return std * x
+
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        if name == "cls_token":
+            value = trunc_normal(shape, 1e-6)
+        elif name.endswith(".bias"):
+            value = np.zeros(shape)
+        elif len(shape) == 1:
+            value = np.ones(shape)
+        else:
+            value = trunc_normal(shape, 0.02)
+        params[name] = value.astype(np.float32)
+    return params
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r}: expected a non-negative int")
+
+
+def check_params(params: dict, cfg: ViTConfig) -> None:
+    """Raise ``ValueError`` naming the first missing, unexpected or mis-shaped parameter."""
+    if not isinstance(params, dict):
+        raise ValueError(f"params is a {type(params).__name__}: expected a dict of name -> array")
+    expected = param_shapes(cfg)
+    missing = [k for k in expected if k not in params]
+    extra = [k for k in params if k not in expected]
+    if missing or extra:
+        raise ValueError(f"params keys do not match the config: missing {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
+                         f"{' ...' if len(extra) > 5 else ''}")
+    for name, shape in expected.items():
+        got = tuple(params[name].shape) if is_array(params[name]) else None
+        if got != shape:
+            raise ValueError(f"params[{name!r}] has shape {got}: expected {shape}")
+
+
+def check_images(images, cfg: ViTConfig, name: str = "images") -> None:
+    """Raise ``ValueError`` unless ``images`` is a float (H, W, C) or (B, H, W, C) array matching cfg."""
+    if not is_array(images):
+        raise ValueError(f"{name} is a {type(images).__name__}: expected a numpy array or a torch tensor")
+    H, W = cfg.image_size
+    shape = tuple(images.shape)
+    if len(shape) not in (3, 4) or shape[-3:] != (H, W, cfg.channels):
+        raise ValueError(f"{name} has shape {shape}: expected ({H}, {W}, {cfg.channels}) or "
+                         f"(B, {H}, {W}, {cfg.channels}), channels last")
+    kind = str(images.dtype)
+    if "float" not in kind:
+        raise ValueError(f"{name} has dtype {kind}: expected float32 or float64 (convert with .astype)")
+
+
+# ---- the last steps --------------------------------------------------------------------------
+def pool(x, cfg: ViTConfig):
+    """(..., T, D) -> (..., D): token 0 (the CLS token) for ``"cls"``, the mean over the N
+    patch tokens for ``"mean"`` (a mean-pooled model has no CLS token to leave out)."""
+    if cfg.pool == "cls":
+        return x[..., 0, :]
+    xp = namespace(x)
+    return xp.mean(x[..., cfg.num_prefix_tokens:, :], axis=-2)
+
+
+def head(x, params: dict):
+    """Logits y = x W_head^T + b_head: (..., D) -> (..., K)."""
+    return linear(x, params["head.weight"], params["head.bias"])
+
+
+def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = False):
+    """The ViT forward pass.
+
+    params: the canonical layout (numpy arrays or torch tensors; converted to the kind, dtype
+            and device of ``images`` when they differ; tensors of the right kind keep autograd).
+    images: (H, W, C) or (B, H, W, C), channels last, numpy or torch.
+    Returns logits (K,) or (B, K) of the same kind as ``images``; with ``return_attention``
+    also the attention probabilities of every block, (L, [B,] heads, T, T).
+    """
+    check_images(images, cfg)
+    check_params(params, cfg)
+    params = {k: like(v, images) for k, v in params.items()}
+    z0 = embed(images, params, cfg)
+    zL, attentions = encoder(z0, params, cfg)
+    zL = layer_norm(zL, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
+    logits = head(pool(zL, cfg), params)
+    if return_attention:
+        return logits, namespace(images).stack(attentions, axis=0)
+    return logits
+
+
+def to_torch(params: dict, dtype=None, device=None, requires_grad: bool = False) -> dict:
+    """The same parameters as torch tensors (e.g. leaves for autograd)."""
+    import torch
+
+    out = {}
+    for k, v in params.items():
+        t = v.detach().clone() if is_torch(v) else torch.from_numpy(np.array(v))
+        out[k] = t.to(dtype=dtype or t.dtype, device=device).requires_grad_(requires_grad)
+    return out

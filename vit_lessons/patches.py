@@ -1,0 +1,96 @@
+"""Chapter 1: cutting an image into patches, and putting it back together.
+
+An image x of shape (H, W, C) becomes a sequence of N = HW / P^2 patches, each
+flattened to P*P*C numbers (the paper's x_p in R^{N x (P^2 C)}).  The grid is read
+row-major (left to right, then top to bottom) and each patch is flattened in
+(P, P, C) order: row inside the patch, column inside the patch, channel.
+"""
+
+from __future__ import annotations
+
+from .backend import device, namespace
+
+
+def _check_image(images, name: str = "images"):
+    if getattr(images, "ndim", None) not in (3, 4):
+        raise ValueError(f"{name} has shape {tuple(getattr(images, 'shape', ()))}: "
+                         f"expected (H, W, C) or (B, H, W, C), channels last")
+
+
+def conv_windows(images, kernel: int, stride: int, padding: int = 0):
+    """Every window a convolution with this kernel, stride and padding would see.
+
+    images: (..., H, W, C) channels last.
+    Returns (..., outH, outW, kernel, kernel, C) with outH = floor((H + 2 padding - kernel) / stride) + 1.
+    With stride == kernel and padding == 0 this is a pure reshape (the patches of a ViT);
+    otherwise windows overlap or leave gaps, and are gathered one kernel offset at a time.
+    """
+    xp = namespace(images)
+    *lead, H, W, C = images.shape
+    if stride == kernel and padding == 0 and H % kernel == 0 and W % kernel == 0:
+        gh, gw = H // kernel, W // kernel
+        x = xp.reshape(images, (*lead, gh, kernel, gw, kernel, C))
+        n = len(lead)
+        return xp.permute_dims(x, (*range(n), n, n + 2, n + 1, n + 3, n + 4))
+    if padding:
+        padded = xp.zeros((*lead, H + 2 * padding, W + 2 * padding, C), dtype=images.dtype,
+                          device=device(images))
+        padded[..., padding:padding + H, padding:padding + W, :] = images
+        images, H, W = padded, H + 2 * padding, W + 2 * padding
+    oh, ow = (H - kernel) // stride + 1, (W - kernel) // stride + 1
+    rows = [xp.stack([images[..., i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride, :]
+                      for j in range(kernel)], axis=-2) for i in range(kernel)]
+    return xp.stack(rows, axis=-3)
+
+
+def patchify(images, patch_size: int):
+    """Cut images into non-overlapping, flattened patches.
+
+    images: (H, W, C) or (B, H, W, C), with H and W multiples of ``patch_size`` = P.
+    Returns (N, P*P*C) or (B, N, P*P*C), N = (H/P)(W/P), patches in row-major grid order,
+    each flattened in (P, P, C) order.
+    """
+    _check_image(images)
+    xp = namespace(images)
+    *lead, H, W, C = images.shape
+    P = patch_size
+    if H % P or W % P:
+        raise ValueError(f"images of size {H}x{W} with patch_size={P}: sides must be multiples of {P} "
+                         f"({H % P} rows and {W % P} columns would be dropped); resize or crop first")
+    windows = conv_windows(images, P, P)
+    return xp.reshape(windows, (*lead, (H // P) * (W // P), P * P * C))
+
+
+def unpatchify(patches, patch_size: int, grid_size: tuple[int, int], channels: int):
+    """Inverse of :func:`patchify`.
+
+    patches: (N, P*P*C) or (B, N, P*P*C) with N = gh * gw.
+    Returns (gh*P, gw*P, C) or (B, gh*P, gw*P, C).
+    """
+    xp = namespace(patches)
+    *lead, N, L = patches.shape
+    P, (gh, gw), C = patch_size, grid_size, channels
+    if N != gh * gw or L != P * P * C:
+        raise ValueError(f"patches has shape {tuple(patches.shape)}: expected (..., {gh * gw}, {P * P * C}) "
+                         f"for grid_size={grid_size}, patch_size={P}, channels={C}")
+    x = xp.reshape(patches, (*lead, gh, gw, P, P, C))
+    n = len(lead)
+    x = xp.permute_dims(x, (*range(n), n, n + 2, n + 1, n + 3, n + 4))
+    return xp.reshape(x, (*lead, gh * P, gw * P, C))
+
+
+def conv_windows_backward(d_windows, image_shape: tuple[int, ...], stride: int, padding: int = 0):
+    """The adjoint of :func:`conv_windows`: add every window's gradient back onto the pixels it saw.
+
+    d_windows: (..., outH, outW, k, k, C).  image_shape: (..., H, W, C) of the unpadded image.
+    Returns the image gradient, shape ``image_shape`` (overlapping windows add up; padding is cut off).
+    """
+    xp = namespace(d_windows)
+    *lead, oh, ow, k, _, C = d_windows.shape
+    H, W = image_shape[-3], image_shape[-2]
+    d = xp.zeros((*lead, H + 2 * padding, W + 2 * padding, C), dtype=d_windows.dtype, device=device(d_windows))
+    for i in range(k):
+        for j in range(k):
+            d[..., i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride, :] += \
+                d_windows[..., :, :, i, j, :]
+    return d[..., padding:padding + H, padding:padding + W, :]
