@@ -50,7 +50,7 @@ def linear(x, weight, bias=None):
     lead = x.shape[:-1]
     y = xp.matmul(xp.reshape(x, (-1, x.shape[-1])), weight.mT)
     if bias is not None:
-        y += bias  # in place: y is new, and the product's gradient does not need it
+        y += like(bias, y)  # in place: y is new, and the product's gradient does not need it
     return xp.reshape(y, (*lead, weight.shape[0]))
 
 

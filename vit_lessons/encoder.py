@@ -29,8 +29,15 @@ def layer_norm(x, weight, bias, eps: float = 1e-6):
 
 
 def gelu(x):
-    """The exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (not the tanh approximation)."""
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    """The exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (not the tanh approximation).
+
+    x: any shape.  Phi, the normal CDF, is built in place: the (..., F) activations are the
+    largest arrays of the model, and each temporary of that size costs time to allocate.
+    """
+    cdf = erf(x / math.sqrt(2.0))  # a new array; erf's gradient needs its input, not this output
+    cdf += 1.0
+    cdf *= 0.5
+    return x * cdf
 
 
 def mlp(x, params: dict, prefix: str):
