@@ -59,6 +59,13 @@ KNOWN_HARMLESS = {
     r"Identifier 'THEBE_JS_URL' has already been declared":
         "sphinx-thebe declares `const THEBE_JS_URL` in every page it loads on (the book leaves it out)",
 }
+# Same-site requests that fail on every Jupyter Book page with widgets, each with its reason.  Matched
+# with re.search against the address.
+KNOWN_MISSING = {
+    r"/@jupyter-widgets/(?:html-manager/dist/)?[0-9a-f]{20}\.(?:woff2?|ttf|eot|svg)$":
+        "html-manager's embed-amd.js resolves its Font Awesome files against the page's own address "
+        "(404 on any site); ipywidgets' icons only",
+}
 
 _NPM = r"(?P<pkg>(?:@[\w.-]+/)?[\w.-]+)@(?P<version>[^/]+)/(?P<path>.+)"
 CDN_PATTERNS = [
@@ -225,9 +232,9 @@ def chromium():
 
 @dataclass
 class PageSession:
-    """An open page and what happened on it: ``errors`` (JavaScript errors not allow-listed),
-    ``allowed`` (allow-listed messages, with their reason), ``served`` (CDN address -> local file),
-    ``blocked`` (outside requests that were aborted)."""
+    """An open page and what happened on it: ``errors`` (JavaScript errors, and failed same-site
+    requests, not allow-listed), ``allowed`` (allow-listed ones, with their reason), ``served`` (CDN
+    address -> local file), ``blocked`` (outside requests that were aborted)."""
 
     page: object
     errors: list[str] = field(default_factory=list)
@@ -236,22 +243,37 @@ class PageSession:
     blocked: list[str] = field(default_factory=list)
 
 
-def open_page(browser, url: str, *, allow: dict[str, str] | None = None, viewport=(1100, 900),
-              timeout_ms: int = 30_000) -> PageSession:
+def open_page(browser, url: str, *, allow: dict[str, str] | None = None, missing: dict[str, str] | None = None,
+              viewport=(1100, 900), timeout_ms: int = 30_000) -> PageSession:
     """Open ``url`` in a new page with CDN requests served from local copies and every other
     request off 127.0.0.1 aborted.  ``allow`` maps regular expressions of harmless console messages
-    to their reason (default :data:`KNOWN_HARMLESS`)."""
+    to their reason (default :data:`KNOWN_HARMLESS`), ``missing`` those of same-site addresses that
+    may fail (default :data:`KNOWN_MISSING`).  Browser messages about failed loads
+    ("Failed to load resource") are not counted twice: the failed request itself is."""
     allow = KNOWN_HARMLESS if allow is None else allow
+    missing = KNOWN_MISSING if missing is None else missing
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
     session = PageSession(page)
 
-    def record(text: str) -> None:
-        for pattern, reason in allow.items():
-            if re.search(pattern, text):
+    def record(text: str, patterns: dict[str, str], subject: str | None = None) -> None:
+        for pattern, reason in patterns.items():
+            if re.search(pattern, text if subject is None else subject):
                 session.allowed.append(f"{text}  [allowed: {reason}]")
                 return
         session.errors.append(text)
+
+    def console(msg) -> None:
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            record(f"console.error: {msg.text} @ {msg.location.get('url', '')}", allow)
+
+    def response(r) -> None:
+        if r.status >= 400 and r.url not in session.blocked:
+            record(f"HTTP {r.status}: {r.url}", missing, r.url.split("?")[0])
+
+    def failed(request) -> None:
+        if request.url not in session.blocked:
+            record(f"request failed ({request.failure}): {request.url}", missing, request.url.split("?")[0])
 
     def route(r) -> None:
         address = r.request.url
@@ -275,9 +297,10 @@ def open_page(browser, url: str, *, allow: dict[str, str] | None = None, viewpor
                   headers={"Content-Type": ctype, "Access-Control-Allow-Origin": "*"})
 
     context.route("**/*", route)
-    page.on("pageerror", lambda exc: record(f"uncaught: {exc}"))
-    page.on("console", lambda msg: record(f"console.error: {msg.text} @ {msg.location.get('url', '')}")
-            if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: record(f"uncaught: {exc}", allow))
+    page.on("console", console)
+    page.on("response", response)
+    page.on("requestfailed", failed)
     page.set_default_timeout(timeout_ms)
     page.goto(url, wait_until="load")
     return session
