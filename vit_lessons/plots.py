@@ -1,0 +1,216 @@
+"""The book's figures: patch grids, attention maps, rollout, and the paper's Figure 7.
+
+Every function draws with matplotlib and returns the ``Figure`` (it never calls ``plt.show``).
+New figures are made with ``matplotlib.figure.Figure``, outside pyplot's global list, so a
+notebook cell that ends with one of these calls shows it exactly once and nothing leaks.
+The numbers drawn come from :mod:`vit_lessons.interpret`; nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .backend import to_numpy
+from .config import ViTConfig
+from .interpret import cls_attention, patch_filter_components, pos_embed_cosine, rollout, token_map
+from .patches import patchify
+
+ATTENTION_CMAP = "inferno"
+
+
+def _image(image) -> np.ndarray:
+    """(H, W, C) numpy in [0, 1] ready for imshow (one channel shown as grey)."""
+    x = to_numpy(image)
+    if x.ndim != 3:
+        raise ValueError(f"image has shape {x.shape}: expected one image (H, W, C), channels last")
+    x = np.clip(x.astype(np.float32), 0.0, 1.0)
+    return x[..., 0] if x.shape[-1] == 1 else x
+
+
+def _show(ax, image) -> None:
+    x = _image(image)
+    ax.imshow(x, cmap="gray" if x.ndim == 2 else None, vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _check_patch_size(patch_size, image) -> tuple[int, int]:
+    H, W = to_numpy(image).shape[:2]
+    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1 \
+            or H % patch_size or W % patch_size:
+        raise ValueError(f"patch_size={patch_size!r}: expected a positive int dividing the image's {H} x {W} pixels")
+    return H // patch_size, W // patch_size
+
+
+def patch_grid(image, patch_size: int, *, ax=None, numbers: bool = False, color: str = "white") -> Figure:
+    """The image with its patch grid drawn on it (chapter 1).
+
+    image: (H, W, C) in [0, 1].  patch_size: P, dividing H and W.
+    numbers: write each patch's index in the sequence (row-major, as :func:`vit_lessons.patchify`).
+    Draws gh - 1 horizontal and gw - 1 vertical lines between the patches; returns the Figure.
+    """
+    gh, gw = _check_patch_size(patch_size, image)
+    fig, ax = _figure_and_axes(ax, (4.0, 4.0 * gh / gw))
+    _show(ax, image)
+    P = patch_size
+    for i in range(1, gh):
+        ax.axhline(i * P - 0.5, color=color, lw=1)
+    for j in range(1, gw):
+        ax.axvline(j * P - 0.5, color=color, lw=1)
+    if numbers:
+        for n in range(gh * gw):
+            i, j = divmod(n, gw)
+            ax.text(j * P + P / 2 - 0.5, i * P + P / 2 - 0.5, str(n), color=color, ha="center", va="center",
+                    fontsize=max(5, min(10, 120 // max(gh, gw))))
+    ax.set_title(f"{gh} x {gw} = {gh * gw} patches of {P} x {P} pixels")
+    return fig
+
+
+def patch_strip(image, patch_size: int, n: int | None = None) -> Figure:
+    """The first ``n`` patches (all by default) side by side, in sequence order: the image as a sentence.
+
+    image: (H, W, C).  Returns a Figure with n axes, axes k showing patch k (P, P, C).
+    """
+    gh, gw = _check_patch_size(patch_size, image)
+    N = gh * gw
+    n = N if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= N:
+        raise ValueError(f"n={n!r}: expected an int in [1, {N}] (the number of patches)")
+    x = to_numpy(image).astype(np.float32)
+    P, C = patch_size, x.shape[-1]
+    patches = patchify(x, P).reshape(N, P, P, C)  # flattened in (P, P, C) order, so this undoes it
+    fig = Figure(figsize=(min(0.6 * n, 14.0), 1.0 + 0.3 * (n <= 20)), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for k, ax in enumerate(axes):
+        _show(ax, patches[k])
+        ax.set_title(str(k), fontsize=7)
+    return fig
+
+
+def _figure_and_axes(ax, figsize):
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def attention_overlay(image, score_map, ax=None, *, alpha: float = 0.6, cmap: str = ATTENTION_CMAP,
+                      title: str | None = None, vmax: float | None = None, colorbar: bool = False) -> Figure:
+    """A (gh, gw) map laid over the image, each patch's value covering that patch.
+
+    image: (H, W, C) in [0, 1].  score_map: (gh, gw), e.g. from :func:`vit_lessons.interpret.cls_attention`.
+    The map's colour scale runs from 0 (or its minimum, if negative) to ``vmax`` (its maximum by default).
+    Returns the Figure of ``ax`` (a new one without ``ax``); the overlay is the axes' second image.
+    """
+    x = _image(image)
+    m = to_numpy(score_map).astype(np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"score_map has shape {m.shape}: expected one map (gh, gw)")
+    H, W = x.shape[:2]
+    fig, ax = _figure_and_axes(ax, (3.0, 3.0 * H / W))
+    _show(ax, x)
+    top = float(m.max()) if vmax is None else vmax
+    overlay = ax.imshow(m, cmap=cmap, alpha=alpha, interpolation="nearest", extent=(-0.5, W - 0.5, H - 0.5, -0.5),
+                        vmin=min(0.0, float(m.min())), vmax=top if top > min(0.0, float(m.min())) else None)
+    if colorbar:
+        fig.colorbar(overlay, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def attention_per_layer_head(image, attentions, cfg: ViTConfig, *, alpha: float = 0.7) -> Figure:
+    """Every layer's and head's attention as maps: L rows, heads + 1 columns (the last: mean over heads).
+
+    image: (H, W, C).  attentions: (L, heads, T, T) of this one image (e.g.
+    :func:`vit_lessons.interpret.capture_attention`).  Cell (l, h) shows
+    ``cls_attention(attentions, cfg, layer=l, head=h)``: the CLS row (mean-pooled model: the mean
+    over patch rows), each map on its own colour scale.
+    """
+    a = to_numpy(attentions)
+    L, Hh, T = cfg.num_layers, cfg.num_heads, cfg.num_tokens
+    if a.shape != (L, Hh, T, T):
+        raise ValueError(f"attentions has shape {a.shape}: expected (L, heads, T, T) = {(L, Hh, T, T)} for one image")
+    fig = Figure(figsize=(1.6 * (Hh + 1), 1.6 * L + 0.4), layout="constrained")
+    axes = fig.subplots(L, Hh + 1, squeeze=False)
+    for layer in range(L):
+        for h in range(Hh + 1):
+            head = None if h == Hh else h
+            attention_overlay(image, cls_attention(a, cfg, layer=layer, head=head), axes[layer, h], alpha=alpha)
+            if layer == 0:
+                axes[layer, h].set_title("mean" if head is None else f"head {h + 1}", fontsize=9)
+        axes[layer, 0].set_ylabel(f"layer {layer + 1}", fontsize=9)
+    what = "CLS token" if cfg.pool == "cls" else "mean over patch queries"
+    fig.suptitle(f"attention of the {what} to each patch", fontsize=10)
+    return fig
+
+
+def rollout_vs_last_layer(image, attentions, cfg: ViTConfig, *, head_fusion: str = "mean",
+                          discard_ratio: float = 0.0, gradient_map=None, alpha: float = 0.7) -> Figure:
+    """The image, its last-layer attention map and its rollout map side by side (and a gradient rollout map).
+
+    image: (H, W, C).  attentions: (L, heads, T, T) of this image.  gradient_map: an optional (gh, gw)
+    map (e.g. :func:`vit_lessons.interpret.gradient_rollout`) shown as a fourth panel.
+    """
+    maps = {"last layer (mean of heads)": cls_attention(attentions, cfg),
+            f"rollout ({head_fusion} of heads)": token_map(rollout(attentions, head_fusion, discard_ratio), cfg)}
+    if gradient_map is not None:
+        maps["gradient rollout"] = gradient_map
+    fig = Figure(figsize=(2.8 * (len(maps) + 1), 3.0), layout="constrained")
+    axes = fig.subplots(1, len(maps) + 1, squeeze=False)[0]
+    _show(axes[0], image)
+    axes[0].set_title("image", fontsize=9)
+    for ax, (name, m) in zip(axes[1:], maps.items(), strict=True):
+        attention_overlay(image, m, ax, alpha=alpha, title=name)
+    return fig
+
+
+def pos_embed_similarity(pos_embed, cfg: ViTConfig, *, cmap: str = "viridis") -> Figure:
+    """Cosine similarity of each patch's position embedding with every other's (Figure 7, centre).
+
+    pos_embed: (T, D); the CLS row is skipped.  A gh x gw grid of gh x gw maps: the map at grid
+    position (i, j) shows patch (i, j)'s similarity with every patch (1 at its own position), on one
+    colour scale from -1 to 1 (:func:`vit_lessons.interpret.pos_embed_cosine`).
+    """
+    S = to_numpy(pos_embed_cosine(pos_embed, cfg))
+    gh, gw = cfg.grid_size
+    side = min(8.0, 0.55 * max(gh, gw) + 1.0)
+    fig = Figure(figsize=(side * gw / max(gh, gw) + 0.8, side * gh / max(gh, gw)), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.005, h_pad=0.005, wspace=0.0, hspace=0.0)
+    axes = fig.subplots(gh, gw, squeeze=False)
+    for i in range(gh):
+        for j in range(gw):
+            image = axes[i, j].imshow(S[i, j], cmap=cmap, vmin=-1.0, vmax=1.0, interpolation="nearest")
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        axes[i, 0].set_ylabel(str(i + 1), fontsize=7, rotation=0, labelpad=6)
+    for j in range(gw):
+        axes[-1, j].set_xlabel(str(j + 1), fontsize=7)
+    fig.supxlabel("input patch column", fontsize=9)
+    fig.supylabel("input patch row", fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="cosine similarity")
+    fig.suptitle("position embedding similarity", fontsize=10)
+    return fig
+
+
+def patch_filter_pcs(weight, n: int = 28, *, ncols: int = 7) -> Figure:
+    """The first ``n`` principal components of the patch-embedding filters, as RGB patches (Figure 7, left).
+
+    weight: the kernel (D, C, P, P) (``params["patch_embed.weight"]``).  Each component
+    (:func:`vit_lessons.interpret.patch_filter_components`) is rescaled to [0, 1] on its own (its minimum
+    to 0, its maximum to 1) and shown as a P x P patch, C = 3 in colour (C = 1 in grey).
+    """
+    comps, ratio = patch_filter_components(weight, n)
+    rows = math.ceil(n / ncols)
+    fig = Figure(figsize=(1.0 * min(n, ncols), 1.0 * rows + 0.5), layout="constrained")
+    for k in range(n):
+        ax = fig.add_subplot(rows, min(n, ncols), k + 1)
+        c = comps[k]
+        span = c.max() - c.min()
+        _show(ax, (c - c.min()) / span if span > 0 else np.zeros_like(c))
+    fig.suptitle(f"first {n} principal components of the patch-embedding filters "
+                 f"({100 * ratio.sum():.0f}% of their variance)", fontsize=9)
+    return fig
