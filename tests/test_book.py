@@ -7,6 +7,7 @@ cell that raises, a missing glue key or a broken reference fails here with the b
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -36,9 +37,10 @@ def chapters() -> list[str]:
     return names
 
 
-@pytest.fixture(scope="session")
-def built_book() -> Path:
-    """Build the whole book once per session; fail with the end of the log if the build fails."""
+@functools.cache
+def build_book() -> Path:
+    """Build the whole book once per test process (every module that needs the site shares it); fail
+    with the end of the log if the build fails or warns.  Returns ``_build/html``."""
     run = subprocess.run(BUILD_COMMAND, cwd=REPO, capture_output=True, text=True, timeout=900)
     log = run.stdout + run.stderr
     assert run.returncode == 0, f"jupyter-book build failed (exit {run.returncode}):\n{log[-6000:]}"
@@ -46,6 +48,11 @@ def built_book() -> Path:
     warnings = [line for line in log.splitlines() if "WARNING:" in line]  # Sphinx's "path: WARNING: ..."
     assert not warnings, "\n".join(warnings)
     return HTML
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    return build_book()
 
 
 def page(built: Path, docname: str) -> BeautifulSoup:
