@@ -1,0 +1,44 @@
+"""Exercise 1 (chapter 1): cut an image into patches, and put it back together.
+
+Allowed: numpy, torch.  Not allowed: ``vit_lessons.patchify`` / ``unpatchify`` / ``conv_windows`` and
+``torch.nn.functional.unfold`` / ``fold`` (they are this exercise).
+"""
+
+import numpy as np  # noqa: F401
+
+
+def patchify(image, patch_size):
+    """Cut an image into non-overlapping patches, each flattened.
+
+    image: (H, W, C), H and W multiples of patch_size = P.
+    Returns (N, P*P*C), N = (H/P)(W/P): patches in row-major grid order (left to right, then top to
+    bottom), each flattened in (P, P, C) order (row in the patch, column in the patch, channel).
+    Raises ValueError when P does not divide H or W.
+
+    Example: a (4, 4, 3) image with P = 2 gives (4, 12); row 1 is the top-right patch,
+    ``image[0:2, 2:4, :].reshape(-1)``.
+    """
+    # BEGIN SOLUTION hint: check H % P and W % P; reshape to (H/P, P, W/P, P, C); swap axes 1, 2; flatten
+    H, W, C = image.shape
+    P = patch_size
+    if H % P or W % P:
+        raise ValueError(f"patch_size={P} does not divide the image size {H}x{W}")
+    grid = image.reshape(H // P, P, W // P, P, C).transpose(0, 2, 1, 3, 4)
+    return grid.reshape((H // P) * (W // P), P * P * C)
+    # END SOLUTION
+
+
+def unpatchify(patches, patch_size, image_size):
+    """The inverse of :func:`patchify`.
+
+    patches: (N, P*P*C); image_size: (H, W).  Returns the image (H, W, C).
+
+    Example: ``unpatchify(patchify(image, 2), 2, (4, 4))`` gives ``image`` back.
+    """
+    # BEGIN SOLUTION hint: reshape to (H/P, W/P, P, P, C), swap axes 1 and 2, reshape to (H, W, C)
+    H, W = image_size
+    P = patch_size
+    C = patches.shape[-1] // (P * P)
+    grid = patches.reshape(H // P, W // P, P, P, C).transpose(0, 2, 1, 3, 4)
+    return grid.reshape(H, W, C)
+    # END SOLUTION

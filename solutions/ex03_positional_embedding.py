@@ -1,0 +1,44 @@
+"""Exercise 3 (chapter 3): positional embeddings, fixed (2-D sine-cosine) and learned (added to z_0).
+
+Allowed: numpy, torch, the library's chapters 1-2 (``vit_lessons.patchify``, ``patch_embed``, ``linear``).
+Not allowed: ``vit_lessons.sincos_1d`` / ``sincos_2d`` / ``embed`` / ``prepend_cls`` (they are this exercise).
+"""
+
+import numpy as np  # noqa: F401
+
+
+def sincos_2d(grid_size, dim):
+    """2-D sine-cosine positional embedding (as in MAE).
+
+    grid_size: (gh, gw); dim: a multiple of 4.  Returns (gh*gw, dim), float32, rows in row-major grid
+    order.  The first dim/2 features encode the patch's row r, the last dim/2 its column c; each half is
+    [sin(pos * w_k) for k < dim/4] followed by [cos(pos * w_k) for k < dim/4], w_k = 10000^(-k / (dim/4)).
+
+    Example: ``sincos_2d((2, 3), 8)`` is (6, 8); its row 4 (r=1, c=1) starts with sin(1 * w_0) = 0.841.
+    """
+    # BEGIN SOLUTION hint: 1-D embedding (sin half, cos half) of the rows and of the columns
+    def one_axis(positions, d):
+        omega = 10000.0 ** (-np.arange(d // 2, dtype=np.float64) / (d // 2))
+        angles = positions.reshape(-1, 1) * omega
+        return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+    gh, gw = grid_size
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    return np.concatenate([one_axis(rows, dim // 2), one_axis(cols, dim // 2)], axis=1).astype(np.float32)
+    # END SOLUTION
+
+
+def add_positions(tokens, pos_embed, cls_token=None):
+    """z_0 = [x_class; tokens] + E_pos: prepend the class token (if given) FIRST, then add the positions.
+
+    tokens: (N, D) or (B, N, D); pos_embed: (T, D) with T = N (no class token) or N + 1;
+    cls_token: (D,) or None.  Returns (T, D) or (B, T, D) in the dtype of ``tokens``.
+
+    Example: tokens (4, 8), cls_token (8,), pos_embed (5, 8) -> (5, 8), row 0 = cls_token + pos_embed[0].
+    """
+    # BEGIN SOLUTION hint: concatenate the class token before the tokens, then add pos_embed
+    if cls_token is not None:
+        cls = np.broadcast_to(cls_token.astype(tokens.dtype), (*tokens.shape[:-2], 1, tokens.shape[-1]))
+        tokens = np.concatenate([cls, tokens], axis=-2)
+    return tokens + pos_embed.astype(tokens.dtype)
+    # END SOLUTION

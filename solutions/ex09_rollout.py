@@ -1,0 +1,28 @@
+"""Exercise 9 (chapter 9): attention rollout (Abnar & Zuidema, 2020).
+
+Allowed: numpy, torch.  Not allowed: ``vit_lessons.interpret`` (its rollout is this exercise).
+"""
+
+import numpy as np  # noqa: F401
+
+
+def rollout(attentions):
+    """How much the class token's final state draws on each patch, through all the layers.
+
+    attentions: (L, heads, T, T), the attention probabilities of a class-token model, layer 0 first
+    (as ``vit_lessons.forward(..., return_attention=True)`` returns them for one image).
+    Per layer: average the heads, A_hat = 0.5 A + 0.5 I, re-normalise every row to sum 1.
+    Multiply the layers with the LATER layer on the left: R = A_hat_{L-1} ... A_hat_1 A_hat_0.
+    Returns R[0, 1:], the class token's row over the N = T - 1 patch tokens, shape (N,).
+
+    Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention every entry is 1/5.
+    """
+    # BEGIN SOLUTION hint: R = I; per layer: mean over heads, (A + I) / 2, rows sum to 1, R = A @ R
+    T = attentions.shape[-1]
+    eye = np.eye(T, dtype=attentions.dtype)
+    R = eye
+    for layer in attentions:
+        A = 0.5 * layer.mean(axis=0) + 0.5 * eye
+        R = (A / A.sum(axis=-1, keepdims=True)) @ R
+    return R[0, 1:]
+    # END SOLUTION
