@@ -1,0 +1,22 @@
+"""``python -m vit_lessons.grading check NAME [--submission DIR] [--timeout S]``: the learner's self-check."""
+
+import argparse
+import sys
+
+from .selfcheck import check
+from .spec import EXERCISES
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vit_lessons.grading")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="run the public tests of one exercise")
+    c.add_argument("name", choices=list(EXERCISES))
+    c.add_argument("--submission", default=None, help="folder with exNN_*.py (default: exercises/)")
+    c.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    return 0 if check(args.name, args.submission, args.timeout) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

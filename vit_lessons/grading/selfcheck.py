@@ -1,0 +1,51 @@
+"""The learner's self-check: the public tests (the worked examples) of one exercise, with a short verdict.
+
+    from vit_lessons.grading import check
+    check("vit_forward")                      # from a notebook cell
+    python -m vit_lessons.grading check vit_forward   # from the shell
+
+The learner's code runs in a separate process with a time limit, as in the grader, so an endless loop
+does not hang the notebook.  The expected values come from the library's reference computation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .engine import ExerciseResult, grade_exercise
+from .spec import exercise, find_submission, public_cases
+
+
+def run_check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> ExerciseResult:
+    """The public tests of exercise ``name`` on the learner's file; returns the detailed result."""
+    ex = exercise(name)
+    folder = Path(submission) if submission is not None else find_submission()
+    return grade_exercise(ex, folder, public_cases(name), solutions_dir=None, timeout=timeout)
+
+
+def check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> bool:
+    """Run the public tests of exercise ``name`` and print a friendly verdict; True when all pass.
+
+    name: one of "patchify", "patch_embedding", "positional_embedding", "attention", "encoder_block",
+    "pooling", "vit_forward", "vit_forward_cls", "rollout", "block_backward".
+    submission: the folder holding ``exNN_name.py`` (default: ``exercises/`` of the repository).
+    """
+    result = run_check(name, submission, timeout)
+    ex = result.exercise
+    if result.passed:
+        print(f"Exercise {ex.title}: all {len(result.cases)} public tests pass. Well done! "
+              f"The grader's hidden tests try more shapes and seeds.")
+    elif not result.cases:
+        print(f"Exercise {ex.title}: {result.verdict}.")
+    elif "not attempted" in result.verdict:
+        print(f"Exercise {ex.title}: not started yet: fill in the function(s) in {ex.file}.")
+    else:
+        print(f"Exercise {ex.title}: {result.verdict}.")
+        for case in result.cases:
+            print(f"  {'ok  ' if case.passed else 'FAIL'} "
+                  f"{case.label}: {case.message}")
+    if result.hint:
+        print(f"Hint: {result.hint}")
+    if result.stdout.strip() and not result.passed:
+        print("Your code printed:\n" + "\n".join(result.stdout.strip().splitlines()[:20]))
+    return result.passed
