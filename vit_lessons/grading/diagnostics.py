@@ -91,7 +91,8 @@ def distance(got, ref) -> float:
         return float("inf")
     with np.errstate(all="ignore"):
         atol, rtol = tolerance(ref)
-        scaled = np.abs(got.astype(np.float64) - ref.astype(np.float64)) / (atol + rtol * np.abs(ref.astype(np.float64)))
+        ref64 = ref.astype(np.float64)
+        scaled = np.abs(got.astype(np.float64) - ref64) / (atol + rtol * np.abs(ref64))
     return float(np.nanmax(scaled)) if scaled.size else 0.0
 
 

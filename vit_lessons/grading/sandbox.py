@@ -151,8 +151,8 @@ def run_cases(file: Path, functions_cases: list[dict], *, timeout: float, memory
         (job_dir / "work").mkdir()
         (job_dir / "out").mkdir()
         arrays: dict = {}
-        cases = [{"func": c["func"], "arg_names": list(c["arg_names"]), "args": _encode_inputs(tuple(c["args"]), arrays)}
-                 for c in functions_cases]
+        cases = [{"func": c["func"], "arg_names": list(c["arg_names"]),
+                  "args": _encode_inputs(tuple(c["args"]), arrays)} for c in functions_cases]
         np.savez(job_dir / "inputs.npz", **arrays)
         job = {"file": str(file), "module": file.stem, "submission_dir": str(submission_dir), "cases": cases,
                "work_dir": str(job_dir / "work"), "memory_mb": int(memory_mb), "timeout": float(timeout),

@@ -63,7 +63,8 @@ _MODEL_RULES = (_lib("forward encoder encoder_block embed pool head backward", _
                 Rule("transformers", (), "the model is to be written, not imported"))
 
 EXERCISES: dict[str, Exercise] = {e.name: e for e in [
-    Exercise(1, "patchify", {"patchify": ("image", "patch_size"), "unpatchify": ("patches", "patch_size", "image_size")},
+    Exercise(1, "patchify", {"patchify": ("image", "patch_size"),
+                             "unpatchify": ("patches", "patch_size", "image_size")},
              (_lib("patchify unpatchify conv_windows patches", "cutting patches is this exercise"),
               Rule("torch", ("unfold", "fold", "Unfold", "Fold"), "cutting patches is this exercise; use reshapes"))),
     Exercise(2, "patch_embedding", {"patch_embedding": ("image", "weight", "bias")},

@@ -38,8 +38,8 @@ def cases(name: str) -> list[Case]:
             out.append(Case("unpatchify", (V.patchify(image, P), P, (H, W)),
                             f"patches ({H * W // P // P}, {P * P * C}), image_size ({H}, {W})"))
         for H, W, P in [(5, 4, 2), (6, 8, 4)]:
-            out.append(Case("patchify", (rng.random((H, W, 3)).astype(np.float32), P), f"image ({H}, {W}, 3), patch {P}",
-                            expect_error="ValueError"))
+            image = rng.random((H, W, 3)).astype(np.float32)
+            out.append(Case("patchify", (image, P), f"image ({H}, {W}, 3), patch {P}", expect_error="ValueError"))
         return out
     if name == "patch_embedding":
         out = []

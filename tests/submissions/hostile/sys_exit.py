@@ -1,0 +1,7 @@
+"""Hostile submission: ends the interpreter politely."""
+
+import sys
+
+
+def vit_forward(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, num_classes):
+    sys.exit(0)

@@ -1,0 +1,116 @@
+"""The grader: full marks for the solutions, zero for the stubs, the catalogue of known mistakes named,
+forbidden calls refused, stubs generated from the solutions, the self-check."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vit_lessons.grade import grade
+from vit_lessons.grading import check, mistakes
+from vit_lessons.grading.forbidden import violations
+from vit_lessons.grading.make_stubs import stubs
+from vit_lessons.grading.spec import EXERCISES
+
+from .grading_helpers import REPO, SUBMISSIONS, assert_gradescope_schema, submission
+
+
+def test_stubs_are_generated_from_the_solutions():
+    generated = stubs(REPO / "solutions")
+    assert sorted(generated) == sorted(e.file for e in EXERCISES.values())
+    for name, text in generated.items():
+        assert (REPO / "exercises" / name).read_text() == text, f"run python -m vit_lessons.grading.make_stubs ({name})"
+        assert "raise NotImplementedError(" in text and "BEGIN SOLUTION" not in text
+
+
+def test_solutions_score_full_marks_and_respect_their_rules():
+    start = time.monotonic()
+    results = grade(REPO / "solutions", timeout=60)
+    assert [r.exercise.name for r in results] == list(EXERCISES)
+    for r in results:
+        assert r.score == r.max_score == 10, (r.exercise.name, r.verdict, r.hint)
+        assert not violations((REPO / "solutions" / r.exercise.file).read_text(), list(r.exercise.rules))
+    assert time.monotonic() - start < 60
+
+
+def test_untouched_stubs_score_zero_and_results_json_is_valid(tmp_path):
+    results = tmp_path / "out" / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--submission", str(REPO / "exercises"),
+                           "--results", str(results)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert data["score"] == 0 and len(data["tests"]) == len(EXERCISES)
+    assert all("not attempted" in t["output"] for t in data["tests"])
+    assert "Traceback" not in proc.stdout + json.dumps(data)
+
+
+CATALOGUE = [(ex, path) for ex in ("vit_forward", "vit_forward_cls")
+             for path in sorted((SUBMISSIONS / ex).glob("*.py"))]
+
+
+@pytest.mark.parametrize(("name", "path"), CATALOGUE, ids=[f"{e}-{p.stem}" for e, p in CATALOGUE])
+def test_catalogue_mistake_loses_points_and_is_named(tmp_path, name, path):
+    folder = submission(tmp_path, path, EXERCISES[name].file)
+    [result] = grade(folder, only=[name], timeout=60)
+    mistake = path.stem.replace("ln_eps_1e_5", "ln_eps_1e-5")
+    assert result.score < result.max_score, result.verdict
+    assert mistakes.HINTS[mistake] in result.hint, (result.verdict, result.hint)
+
+
+def test_every_required_mistake_has_a_catalogue_entry():
+    required = {"no_pos_embed", "pos_before_cls", "post_ln", "no_final_ln", "mean_over_features", "cls_in_mean",
+                "cls_instead_of_mean", "mean_instead_of_cls", "no_scale", "softmax_wrong_axis", "tanh_gelu",
+                "ln_eps_1e-5", "heads_wrong_axis", "patch_order_cpp", "grid_transposed"}
+    catalogued = {p.stem.replace("ln_eps_1e_5", "ln_eps_1e-5") for _, p in CATALOGUE}
+    assert required <= catalogued
+
+
+def test_the_reference_without_mistake_is_the_library_model():
+    import numpy as np
+
+    import vit_lessons as V
+
+    image = np.random.default_rng(3).random((6, 10, 2))
+    for pool, func in (("mean", "vit_forward"), ("cls", "vit_forward_cls")):
+        cfg = V.ViTConfig(image_size=(6, 10), channels=2, patch_size=2, d_model=16, num_heads=4, d_ff=24,
+                          num_layers=2, num_classes=5, pool=pool)
+        expected = V.forward({k: v.astype(np.float64) for k, v in V.init_params(cfg, 7).items()}, image, cfg)
+        got = mistakes.reference(func, func, (7, image, 2, 16, 4, 24, 2, 5))
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_forbidden_calls_are_refused_through_aliases(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "ex04_attention.py").write_text(
+        "from torch.nn import functional as F\n\n\n"
+        "def scaled_dot_product_attention(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v)\n\n\n"
+        "def multi_head_attention(x, params, num_heads):\n    return getattr(__import__('vit_lessons'), "
+        "'multi_head_attention')(x, params, '', num_heads)\n")
+    [result] = grade(folder, only=["attention"], timeout=30)
+    assert result.score == 0 and "not allowed" in result.verdict + result.hint
+    assert "F.scaled_dot_product_attention" in result.hint and "line 5" in result.hint
+
+
+def test_self_check_verdicts(tmp_path, capsys):
+    for name in EXERCISES:
+        assert check(name, submission=REPO / "solutions") is True
+    assert "Well done" in capsys.readouterr().out
+    assert check("vit_forward", submission=REPO / "exercises") is False
+    assert "not started yet" in capsys.readouterr().out
+    folder = submission(tmp_path, SUBMISSIONS / "vit_forward" / "post_ln.py")
+    assert check("vit_forward", submission=folder) is False
+    out = capsys.readouterr().out
+    assert "FAIL" in out and mistakes.HINTS["post_ln"] in out
+
+
+def test_self_check_from_the_shell_times_out_an_endless_loop(tmp_path):
+    folder = submission(tmp_path, SUBMISSIONS / "hostile" / "infinite_loop.py")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grading", "check", "vit_forward", "--submission",
+                           str(folder), "--timeout", "3"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - start < 3 + 15
+    assert proc.returncode == 1 and "time limit" in proc.stdout

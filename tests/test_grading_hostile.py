@@ -1,0 +1,79 @@
+"""Hostile submissions are contained: graded, timed out or refused, and grading always finishes."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vit_lessons.grade import grade
+
+from .grading_helpers import REPO, SUBMISSIONS, assert_gradescope_schema, submission
+
+TIMEOUT = 4.0
+SLACK = 15.0  # process start-up, the expected outputs, a loaded 2-core machine
+
+# submission -> (expected score, text the feedback must contain)
+CASES = {
+    "infinite_loop": (0, "time limit"),
+    "huge_allocation": (0, "memory"),
+    "sys_exit": (0, "sys.exit"),
+    "os_exit": (0, "process ended"),
+    "read_outside": (0, "not allowed while grading"),
+    "monkeypatch_numpy": (0, "largest |difference|"),
+    "garbage": (0, "expected a numpy array"),
+    "mutate_input": (0, "changed its input(s) image"),
+    "junk_output": (10, "all 12 tests passed"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_submission_is_contained(tmp_path, name):
+    folder = submission(tmp_path, SUBMISSIONS / "hostile" / f"{name}.py", SOLUTIONS=REPO / "solutions")
+    start = time.monotonic()
+    [result] = grade(folder, only=["vit_forward"], timeout=TIMEOUT)
+    assert time.monotonic() - start < TIMEOUT + SLACK
+    score, text = CASES[name]
+    feedback = result.verdict + " " + result.hint + " " + " ".join(c.message for c in result.cases)
+    assert result.score == score, feedback
+    assert text in feedback
+    assert "Traceback" not in feedback and "vit_lessons/grading" not in feedback
+
+
+def test_writing_the_results_file_is_refused_and_overwritten(tmp_path):
+    results = tmp_path / "results" / "results.json"
+    folder = submission(tmp_path, SUBMISSIONS / "hostile" / "write_results.py", RESULTS=results)
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--submission", str(folder), "--results",
+                           str(results), "--only", "vit_forward", "--timeout", str(TIMEOUT)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - start < TIMEOUT + SLACK
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert data["score"] == 0 and data["tests"][0]["status"] == "failed"
+    assert not (folder / "results.json").exists() and not (tmp_path / "results.json").exists()
+
+
+def test_junk_on_stdout_leaves_a_valid_results_json(tmp_path):
+    results = tmp_path / "results.json"
+    folder = submission(tmp_path, SUBMISSIONS / "hostile" / "junk_output.py")
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--submission", str(folder), "--results",
+                           str(results), "--only", "vit_forward"], cwd=tmp_path, capture_output=True, timeout=120)
+    assert proc.returncode == 0
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert data["score"] == 10 and "junk" not in json.dumps(data)
+    assert "not shown" in data["tests"][0]["output"]
+
+
+def test_a_broken_grader_still_writes_results_json(tmp_path):
+    results = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--submission", str(REPO / "exercises"),
+                           "--results", str(results), "--solutions", str(tmp_path / "missing")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert data["tests"][-1]["name"] == "Autograder failed"

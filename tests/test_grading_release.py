@@ -1,0 +1,32 @@
+"""The learner's bundle holds the book, the library, the stubs and the self-checks: no solutions, no hidden tests."""
+
+import subprocess
+import sys
+
+from vit_lessons.release import release
+
+from .grading_helpers import REPO
+
+
+def test_release_bundle_has_no_solutions_and_no_hidden_tests(tmp_path):
+    out = tmp_path / "bundle"
+    files = {str(p) for p in release(out)}
+    assert "_config.yml" in files and "_toc.yml" in files and "vit_lessons/grading/selfcheck.py" in files
+    assert "exercises/ex07_vit_forward.py" in files and "book/index.md" in files
+    assert not (out / "solutions").exists()
+    assert not (out / "vit_lessons" / "grading" / "hidden").exists()
+    assert not any("solutions" in f or "/hidden" in f for f in files)
+    solution_bodies = [line.strip() for p in (REPO / "solutions").glob("ex*.py")
+                       for line in p.read_text().splitlines() if "p[\"head.weight\"]" in line]
+    bundle_text = "\n".join((out / f).read_text(errors="ignore") for f in files)
+    assert solution_bodies and not any(body in bundle_text for body in solution_bodies)
+    # in the bundle the self-check works and the grader says why it cannot run
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(out)}
+    proc = subprocess.run([sys.executable, "-c", "import vit_lessons, sys; print(vit_lessons.__file__); "
+                           "from vit_lessons.grading import check; sys.exit(check('patchify'))"],
+                          cwd=out, env=env, capture_output=True, text=True, timeout=60)
+    assert str(out) in proc.stdout and "not started yet" in proc.stdout, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--results", "r.json"], cwd=out, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "hidden tests are not part of this copy" in proc.stderr
+    assert (out / "r.json").exists()

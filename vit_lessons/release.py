@@ -1,0 +1,64 @@
+"""Write the learner's bundle: ``python -m vit_lessons.release OUT_DIR``.
+
+The bundle holds the book's sources (``_config.yml``, ``_toc.yml``, ``book/``), the ``vit_lessons`` package
+WITHOUT the grader's hidden tests (``vit_lessons/grading/hidden/``), the exercise stubs (``exercises/``,
+with the public self-checks of ``vit_lessons.grading``), ``README.md``, ``requirements*.txt`` and
+``pyproject.toml``.  It never holds ``solutions/`` or the hidden tests; ``tests/test_grading_release.py``
+proves both absences.  OUT_DIR must not exist yet, or be empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = ("_config.yml", "_toc.yml", "README.md", "requirements.txt", "requirements-dev.txt", "pyproject.toml",
+         "LICENSE")
+DIRS = ("book", "vit_lessons", "exercises")
+#: never copied, wherever they appear
+EXCLUDED_DIRS = {"hidden", "__pycache__", "_build", ".ipynb_checkpoints", "solutions", ".pytest_cache"}
+EXCLUDED_SUFFIXES = (".pyc", ".ipynb")
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in EXCLUDED_DIRS or n.endswith(EXCLUDED_SUFFIXES) or n.endswith(".egg-info")}
+
+
+def release(out_dir: Path, repo: Path = REPO) -> list[Path]:
+    """Copy the learner's bundle into ``out_dir``; returns the files written (relative paths)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ValueError(f"OUT_DIR={out_dir}: exists and is not empty; expected a new or empty folder")
+    if out_dir.resolve() == repo.resolve() or repo.resolve() in out_dir.resolve().parents:
+        raise ValueError(f"OUT_DIR={out_dir}: inside the repository; expected a folder outside it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        if (repo / name).is_file():
+            shutil.copy2(repo / name, out_dir / name)
+    for name in DIRS:
+        if (repo / name).is_dir():
+            shutil.copytree(repo / name, out_dir / name, ignore=_ignore)
+    leaked = [p for p in out_dir.rglob("*") if p.name in ("solutions", "hidden")]
+    if leaked:
+        raise RuntimeError(f"the bundle would contain {leaked[0]}: not written")
+    return sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vit_lessons.release", description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path, help="a new (or empty) folder outside the repository")
+    args = parser.parse_args(argv)
+    try:
+        files = release(args.out_dir)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{len(files)} files written to {args.out_dir} (no solutions, no hidden tests)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
