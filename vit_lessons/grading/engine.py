@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -115,6 +116,14 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected) -> CaseRes
     return CaseResult(case.label, False, message, min(found)[1] if found else None)
 
 
+def _preload(exercise: Exercise, folder: Path) -> tuple[str, ...]:
+    """The exercise's usual modules, and torch only when a file of the submission imports it (importing
+    torch takes seconds, and must happen before the child's audit hook, which refuses ctypes)."""
+    uses_torch = any(re.search(r"^\s*(import|from)\s+torch\b", p.read_text(errors="replace"), re.M)
+                     for p in folder.glob("*.py") if p.stat().st_size < 1_000_000)
+    return tuple(m for m in (*exercise.preload, "torch") if m != "torch" or uses_torch)
+
+
 def grade_exercise(exercise: Exercise, submission_dir: Path, cases: list[Case], *, solutions_dir: Path | None,
                    timeout: float, memory_mb: int = 3072) -> ExerciseResult:
     """Grade ``exercise`` of the submission in ``submission_dir`` on ``cases``."""
@@ -135,7 +144,8 @@ def grade_exercise(exercise: Exercise, submission_dir: Path, cases: list[Case], 
         return zero
     expected = expected_outputs(exercise, cases, solutions_dir)
     jobs = [{"func": c.func, "args": c.args, "arg_names": exercise.functions[c.func]} for c in cases]
-    outcomes, info = run_cases(path, jobs, timeout=timeout, memory_mb=memory_mb, preload=exercise.preload)
+    outcomes, info = run_cases(path, jobs, timeout=timeout, memory_mb=memory_mb,
+                               preload=_preload(exercise, Path(submission_dir)))
     result = ExerciseResult(exercise, 0.0, exercise.points, "", stdout=info["stdout"])
     if info["import_error"]:
         result.verdict = f"importing {exercise.file} failed: {_error_text(info['import_error'])}"

@@ -27,7 +27,7 @@ class Exercise:
     rules: tuple[Rule, ...]
     points: float = POINTS
     bonus: bool = False
-    preload: tuple[str, ...] = ("numpy",)
+    preload: tuple[str, ...] = ("numpy", "vit_lessons")
 
     @property
     def file(self) -> str:
@@ -91,10 +91,10 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
              (_lib("pool forward", "pooling is this exercise"),)),
     Exercise(7, "vit_forward", {"vit_forward": ("seed", "image", "patch_size", "d_model", "num_heads", "d_ff",
                                                 "num_layers", "num_classes")}, _MODEL_RULES,
-             preload=("numpy", "vit_lessons", "torch")),
+             preload=("numpy", "vit_lessons")),
     Exercise(8, "vit_forward_cls", {"vit_forward_cls": ("seed", "image", "patch_size", "d_model", "num_heads",
                                                         "d_ff", "num_layers", "num_classes")}, _MODEL_RULES,
-             preload=("numpy", "vit_lessons", "torch")),
+             preload=("numpy", "vit_lessons")),
     Exercise(9, "rollout", {"rollout": ("attentions",)},
              (_lib("interpret rollout", "attention rollout is this exercise"),)),
     Exercise(10, "block_backward", {"block_backward": ("x", "params", "num_heads", "dy")},
