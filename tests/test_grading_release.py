@@ -16,6 +16,7 @@ def test_release_bundle_has_no_solutions_and_no_hidden_tests(tmp_path):
     assert not (out / "solutions").exists()
     assert not (out / "vit_lessons" / "grading" / "hidden").exists()
     assert not any("solutions" in f or "/hidden" in f for f in files)
+    assert not any("../solutions/" in (out / f).read_text() for f in files if f.endswith(".md"))
     solution_bodies = [line.strip() for p in (REPO / "solutions").glob("ex*.py")
                        for line in p.read_text().splitlines() if "p[\"head.weight\"]" in line]
     bundle_text = "\n".join((out / f).read_text(errors="ignore") for f in files)
@@ -30,3 +31,13 @@ def test_release_bundle_has_no_solutions_and_no_hidden_tests(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "hidden tests are not part of this copy" in proc.stderr
     assert (out / "r.json").exists()
+
+
+def test_strip_solutions_drops_only_solution_boxes():
+    from vit_lessons.release import strip_solutions
+
+    text = ("intro\n::::{admonition} Exercise\nwrite it\n:::{dropdown} Solution\n```{literalinclude} "
+            "../solutions/ex01_patchify.py\n```\n:::\n::::\n:::{dropdown} More\nkept\n:::\nend\n")
+    out = strip_solutions(text)
+    assert "solutions/" not in out and "write it" in out
+    assert out.endswith("::::\n:::{dropdown} More\nkept\n:::\nend\n")

@@ -3,7 +3,8 @@
 The bundle holds the book's sources (``_config.yml``, ``_toc.yml``, ``book/``), the ``vit_lessons`` package
 WITHOUT the grader's hidden tests (``vit_lessons/grading/hidden/``), the exercise stubs (``exercises/``,
 with the public self-checks of ``vit_lessons.grading``), ``README.md``, ``requirements*.txt`` and
-``pyproject.toml``.  It never holds ``solutions/`` or the hidden tests; ``tests/test_grading_release.py``
+``pyproject.toml``.  The chapters' solution boxes (dropdowns that include ``solutions/``) are taken out
+of the bundle's copy of the book.  It never holds ``solutions/`` or the hidden tests; ``tests/test_grading_release.py``
 proves both absences.  OUT_DIR must not exist yet, or be empty.
 """
 
@@ -27,6 +28,27 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {n for n in names if n in EXCLUDED_DIRS or n.endswith(EXCLUDED_SUFFIXES) or n.endswith(".egg-info")}
 
 
+def strip_solutions(markdown: str) -> str:
+    """The chapter without its solution boxes: every ``:::{dropdown}`` ... ``:::`` block (any number of
+    colons) that includes a file of ``solutions/`` is dropped, so the bundle's book neither shows nor
+    needs the solutions."""
+    out, block, fence = [], None, ""
+    for line in markdown.splitlines(keepends=True):
+        stripped = line.strip()
+        if block is None and stripped.startswith(":::") and stripped.lstrip(":").startswith("{dropdown}"):
+            block, fence = [line], stripped[:len(stripped) - len(stripped.lstrip(":"))]
+        elif block is not None:
+            block.append(line)
+            if stripped == fence:
+                text = "".join(block)
+                if "solutions/" not in text:
+                    out.append(text)
+                block = None
+        else:
+            out.append(line)
+    return "".join(out) + ("".join(block) if block else "")
+
+
 def release(out_dir: Path, repo: Path = REPO) -> list[Path]:
     """Copy the learner's bundle into ``out_dir``; returns the files written (relative paths)."""
     out_dir = Path(out_dir)
@@ -41,7 +63,10 @@ def release(out_dir: Path, repo: Path = REPO) -> list[Path]:
     for name in DIRS:
         if (repo / name).is_dir():
             shutil.copytree(repo / name, out_dir / name, ignore=_ignore)
+    for chapter in (out_dir / "book").glob("*.md"):
+        chapter.write_text(strip_solutions(chapter.read_text()))
     leaked = [p for p in out_dir.rglob("*") if p.name in ("solutions", "hidden")]
+    leaked += [p for p in (out_dir / "book").glob("*.md") if "../solutions/" in p.read_text()]
     if leaked:
         raise RuntimeError(f"the bundle would contain {leaked[0]}: not written")
     return sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
