@@ -14,7 +14,9 @@ the widget manager then loads anywidget's AMD bundle from a CDN too.  Here nothi
 - :func:`open_page` routes CDN requests to the local copies, aborts every other request to the
   outside (listed in ``blocked``), and collects JavaScript errors (uncaught exceptions and
   ``console.error``), with an explicit allow-list of known harmless messages (``allowed``);
-- :func:`click_patch` and :func:`canvas_digest` drive an :class:`AttentionExplorer` on the page.
+- :func:`click_patch` and :func:`canvas_digest` drive an :class:`AttentionExplorer` on the page;
+- :func:`jupyter_lab` runs a JupyterLab server (live kernels) for the live-Jupyter tests, and
+  :func:`lab_execute` runs code in the kernel of the notebook open on a page.
 
 Usage::
 
@@ -37,14 +39,20 @@ import importlib.resources
 import mimetypes
 import os
 import re
+import secrets
 import shutil
+import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.error import URLError
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import pytest
 
@@ -345,3 +353,84 @@ def click_patch(page, row: int, col: int, index: int = 0) -> str:
     y = ((row + 0.5) * info["stride"] - info["pad"]) * info["scale"] * css
     canvas.click(position={"x": x, "y": y})
     return canvas_digest(page, index)
+
+
+# ---- live Jupyter ------------------------------------------------------------------------------
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_lab(root_dir: Path | str, *, timeout_s: float = 90):
+    """A JupyterLab server for ``root_dir`` on 127.0.0.1, with the app exposed to page scripts
+    (``window.jupyterapp``); yields its base URL, the token in ``?token=``.  Stopped at the end."""
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        message = "jupyterlab is not installed (pip install -r requirements-dev.txt)"
+        if os.environ.get("VIT_LESSONS_REQUIRE_BROWSER") == "1":
+            pytest.fail(message + " and VIT_LESSONS_REQUIRE_BROWSER=1")
+        pytest.skip(message)
+    root_dir = Path(root_dir)
+    token, port = secrets.token_hex(16), free_port()
+    log = (root_dir / "jupyter-lab.log").open("w")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root_dir}", "--LabApp.expose_app_in_browser=True",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root_dir, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except (URLError, OSError) as exc:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (root_dir / "jupyter-lab.log").read_text()[-2000:]
+                    raise RuntimeError(f"JupyterLab did not start: {tail}") from exc
+                time.sleep(0.3)
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+def lab_execute(page, code: str, timeout_ms: int = 60_000) -> str:
+    """Run ``code`` in the kernel of the notebook that is the current widget on a JupyterLab page;
+    returns what it printed (stdout and results as text)."""
+    return page.evaluate(
+        """async ([code, timeout]) => {
+             const panel = window.jupyterapp.shell.currentWidget;
+             await panel.sessionContext.ready;
+             const future = panel.sessionContext.session.kernel.requestExecute({code});
+             let out = "";
+             future.onIOPub = (msg) => {
+               const c = msg.content;
+               if (msg.header.msg_type === "stream") out += c.text;
+               if (msg.header.msg_type === "execute_result") out += c.data["text/plain"];
+               if (msg.header.msg_type === "error") out += `${c.ename}: ${c.evalue}`;
+             };
+             await Promise.race([future.done,
+               new Promise((_, reject) => setTimeout(() => reject(new Error("kernel timeout")), timeout))]);
+             return out;
+           }""", [code, timeout_ms])
+
+
+# Run every cell of the notebook that is the current widget, once its kernel is up (earlier, JupyterLab
+# asks which kernel to start).
+RUN_ALL = """async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.sessionContext.ready;
+  await panel.sessionContext.session.kernel.info;
+  await window.jupyterapp.commands.execute('notebook:run-all-cells');
+}"""

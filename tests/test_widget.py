@@ -7,8 +7,10 @@ import pytest
 from ipywidgets.embed import dependency_state, embed_data
 
 import vit_lessons as V
-from tests.conftest import small_config
+from vit_lessons import interpret
 from vit_lessons.widgets import AttentionExplorer, dequantize, explorer_with_controls, quantize
+
+from .conftest import small_config
 
 
 def softmax_rows(rng, shape, sharpness=3.0):
@@ -68,7 +70,6 @@ def test_from_model_stores_every_layer_and_head(pool, rng):
 
 
 def test_rollout_is_interpret_rollout(rng):
-    interpret = pytest.importorskip("vit_lessons.interpret")
     cfg = small_config()
     params = V.init_params(cfg, seed=4)
     images = images_for(cfg, 3, rng)

@@ -1,9 +1,12 @@
-"""The attention explorer on a static Jupyter Book page, in a real browser, offline.
+"""The attention explorer in a real browser, offline: on a static Jupyter Book page and live in JupyterLab.
 
-A one-page Jupyter Book (the book's own builder, execution on) shows two explorers: a plain one,
-and one with Python controls (which need a kernel and must degrade gracefully).  The page is
+Static: a one-page Jupyter Book (the book's own builder, execution on) shows two explorers: a plain
+one, and one with Python controls (which need a kernel and must degrade gracefully).  The page is
 opened in Debian's Chromium with the widget runtime served from npm/PyPI copies
 (tests/browser.py); a click on a patch must change the drawn heat map, with no JavaScript error.
+
+Live: JupyterLab runs a notebook that shows an explorer; a click reaches Python (the ``query``
+trait) and a change made in Python redraws the explorer.
 """
 
 import json
@@ -12,14 +15,18 @@ import subprocess
 import sys
 import time
 
+import nbformat
 import pytest
 
-from tests.browser import (
+from .browser import (
     REPO,
+    RUN_ALL,
     canvas_colours,
     canvas_digest,
     chromium,
     click_patch,
+    jupyter_lab,
+    lab_execute,
     open_page,
     require_chromium,
     serve_directory,
@@ -41,7 +48,6 @@ execute:
 launch_buttons:
   thebe: false
 sphinx:
-  recursive_update: true
   config:
     extensions: [sphinx_togglebutton, sphinx_copybutton, myst_nb, jupyter_book, sphinx_comments,
                  sphinx_external_toc, sphinx.ext.intersphinx, sphinx_design, sphinx_book_theme]
@@ -191,3 +197,43 @@ def test_only_the_substituted_scripts_lose_their_integrity_hash(site):
     fixed, stripped = strip_cdn_integrity(html)
     assert stripped == ["https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"]
     assert fixed.count("integrity=") == html.count("integrity=") - 1
+
+
+LIVE_CELL = """\
+import numpy as np
+import vit_lessons as V
+from vit_lessons.widgets import AttentionExplorer
+
+cfg = V.preset("tiny")
+images = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+w = AttentionExplorer.from_model(V.init_params(cfg, seed=0), cfg, images)
+w
+"""
+
+
+def test_explorer_works_live_in_jupyterlab(tmp_path):
+    require_chromium()
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_CELL)], metadata={"kernelspec": kernelspec})
+    nbformat.write(nb, tmp_path / "live.ipynb")
+    with jupyter_lab(tmp_path) as (base, token), chromium() as browser:
+        session = open_page(browser, f"{base}/lab/tree/live.ipynb?token={token}", viewport=(1300, 1000))
+        page = session.page
+        page.wait_for_function("window.jupyterapp?.shell?.currentWidget?.context?.path === 'live.ipynb'",
+                               timeout=60_000)
+        page.evaluate(RUN_ALL)
+        wait_for_explorers(page, timeout_ms=90_000)
+        before = canvas_digest(page)
+        after = click_patch(page, 3, 4)
+        assert after != before
+        # the click reached Python: the query is patch (3, 4)'s token, 1 + 3 * 8 + 4 (token 0 is the CLS token)
+        assert lab_execute(page, "print(w.query)").strip() == "29"
+        # and Python drives the view
+        lab_execute(page, "w.layer = 2; w.head = 1; w.direction = 'column'")
+        page.wait_for_function("document.querySelector('select.vitx-layer').value === '2'")
+        assert page.locator("select.vitx-head").input_value() == "1"
+        assert canvas_digest(page) not in (before, after)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".vitx").first.screenshot(path=str(ARTIFACTS / "widget_explorer_live.png"))
+        assert session.errors == [], "\n".join(session.errors)
+        assert session.blocked == [], f"requests to the outside (aborted): {session.blocked}"

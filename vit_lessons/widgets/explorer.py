@@ -23,19 +23,8 @@ import traitlets
 
 from ..backend import to_numpy
 from ..config import ViTConfig
+from ..interpret import rollout
 from ..model import forward
-
-try:
-    from ..interpret import rollout
-except ImportError:  # TEMPORARY, removed once vit_lessons/interpret.py is in: its contract's formula
-    def rollout(attentions, head_fusion="mean", discard_ratio=0.0):
-        a = np.asarray(attentions).mean(axis=-3)
-        a_hat = 0.5 * a + 0.5 * np.eye(a.shape[-1])
-        a_hat = a_hat / a_hat.sum(-1, keepdims=True)
-        r = a_hat[0]
-        for layer in a_hat[1:]:
-            r = layer @ r
-        return r
 
 _HERE = Path(__file__).parent
 MAX_STATE_BYTES = 2_000_000  # a book page should stay well under this
