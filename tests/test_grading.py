@@ -31,7 +31,7 @@ def test_solutions_score_full_marks_and_respect_their_rules():
     assert [r.exercise.name for r in results] == list(EXERCISES)
     for r in results:
         assert r.score == r.max_score == 10, (r.exercise.name, r.verdict, r.hint)
-        assert not violations((REPO / "solutions" / r.exercise.file).read_text(), list(r.exercise.rules))
+        assert not violations((REPO / "solutions" / r.exercise.file).read_text(), list(r.exercise.all_rules))
     assert time.monotonic() - start < 60
 
 
@@ -114,3 +114,54 @@ def test_self_check_from_the_shell_times_out_an_endless_loop(tmp_path):
                            str(folder), "--timeout", "3"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert time.monotonic() - start < 3 + 15
     assert proc.returncode == 1 and "time limit" in proc.stdout
+
+
+def test_star_imports_of_a_forbidden_package_are_refused():
+    from vit_lessons.grading.spec import EXERCISES as E
+
+    found = violations("from vit_lessons import *\n\nx = forward\n", list(E["vit_forward"].rules))
+    assert found and "import *" in found[0]
+
+
+def test_diagnostics_come_in_order():
+    import numpy as np
+
+    from vit_lessons.grading.diagnostics import compare
+    from vit_lessons.grading.sandbox import Other
+
+    expected = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    assert compare(None, expected)[1] == "the output is None: did you forget to `return` it?"
+    assert "is list: expected a numpy array" in compare([1.0, 2.0, 3.0, 4.0], expected)[1]
+    assert "is str: expected" in compare(Other("str"), expected)[1]
+    assert compare(np.zeros(8, np.float32), expected)[1] == "the output has shape (8,): expected (4,)"
+    assert "dtype int64" in compare(np.arange(4), expected)[1]
+    assert "1 NaN or infinite" in compare(np.array([1, 2, np.nan, 4], np.float32), expected)[1]
+    ok, message = compare(np.array([1, 2, 3.5, 4], np.float32), expected)
+    assert not ok and "largest |difference| 0.5 at index (2,)" in message and "1 of 4 entries (25%)" in message
+    ok, message = compare(expected.astype(np.float64), expected)
+    assert ok and "dtype float64, expected float32" in message
+
+
+def test_torch_tensors_are_accepted(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "ex06_pooling.py").write_text(
+        "import torch\n\n\ndef pool(x, mode, num_prefix_tokens=0):\n    t = torch.from_numpy(x)\n"
+        "    return t[..., 0, :] if mode == 'cls' else t[..., num_prefix_tokens:, :].mean(-2)\n")
+    [result] = grade(folder, only=["pooling"], timeout=60)
+    assert result.score == result.max_score, result.hint
+
+
+def test_the_grader_cannot_be_borrowed(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "ex06_pooling.py").write_text("from helper import pool  # noqa: F401\n")
+    (folder / "helper.py").write_text(  # a helper module is not read by the forbidden-call check, but cannot load it
+        "from vit_lessons.grading.mistakes import reference\n\n\n"
+        "def pool(x, mode, num_prefix_tokens=0):\n"
+        "    return reference('pooling', 'pool', (x, mode, num_prefix_tokens))\n")
+    [result] = grade(folder, only=["pooling"], timeout=30)
+    assert result.score == 0 and "not allowed while grading" in result.verdict
+    (folder / "ex06_pooling.py").write_text("from vit_lessons.grading import mistakes  # noqa: F401\n")
+    [result] = grade(folder, only=["pooling"], timeout=30)
+    assert result.score == 0 and "the grader is not part of any exercise" in result.hint

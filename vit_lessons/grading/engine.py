@@ -134,7 +134,7 @@ def grade_exercise(exercise: Exercise, submission_dir: Path, cases: list[Case], 
         return zero
     try:
         source = path.read_text(errors="replace")
-        found = violations(source, list(exercise.rules), exercise.file)
+        found = violations(source, list(exercise.all_rules), exercise.file)
     except SyntaxError as exc:
         zero.verdict = f"{exercise.file} does not parse: line {exc.lineno}: {exc.msg}"
         return zero

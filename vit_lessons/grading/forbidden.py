@@ -83,6 +83,9 @@ def violations(source: str, rules: list[Rule], filename: str = "<submission>") -
                 [f"{node.module}.{a.name}" for a in node.names] if node.module and node.level == 0 else []
             for m in mods:
                 check_name(m, line, m)
+                if m.endswith(".*") and any(m.split(".")[0] == r.root for r in rules):
+                    found.setdefault(f"star {line}", f"line {line}: `from {m[:-2]} import *` is not allowed in this "
+                                     f"exercise: import the names you use, so the grader can read them")
             if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "importlib" for a in node.names):
                 found.setdefault(f"importlib {line}", f"line {line}: `importlib` is not allowed in an exercise: "
                                  f"import modules with plain import statements, so the grader can read them")

@@ -24,7 +24,7 @@ class Exercise:
     number: int
     name: str
     functions: dict[str, tuple[str, ...]]  # function -> its argument names
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...]  # besides GRADER_RULE, which holds for every exercise
     points: float = POINTS
     bonus: bool = False
     preload: tuple[str, ...] = ("numpy", "vit_lessons")
@@ -38,6 +38,11 @@ class Exercise:
         return f"{self.number:02d} {self.name}" + (" (bonus)" if self.bonus else "")
 
 
+    @property
+    def all_rules(self) -> tuple[Rule, ...]:
+        return (*self.rules, GRADER_RULE)
+
+
 @dataclass
 class Case:
     """One call of one function: ``label`` describes the inputs by their shapes only."""
@@ -47,6 +52,10 @@ class Case:
     label: str
     expect_error: str | None = None  # e.g. "ValueError": the function must raise it
     meta: dict = field(default_factory=dict)
+
+
+#: no exercise may import the grader: its reference computation would be the answer
+GRADER_RULE = Rule("vit_lessons", ("grading", "grade", "release"), "the grader is not part of any exercise")
 
 
 def _lib(names: str, why: str) -> Rule:
