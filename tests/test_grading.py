@@ -165,3 +165,16 @@ def test_the_grader_cannot_be_borrowed(tmp_path):
     (folder / "ex06_pooling.py").write_text("from vit_lessons.grading import mistakes  # noqa: F401\n")
     [result] = grade(folder, only=["pooling"], timeout=30)
     assert result.score == 0 and "the grader is not part of any exercise" in result.hint
+
+
+OTHERS = sorted((SUBMISSIONS / "other").glob("ex*__*.py"))
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=[p.stem for p in OTHERS])
+def test_known_mistakes_of_the_other_exercises_are_named(tmp_path, path):
+    stem, mistake = path.stem.split("__")
+    ex = next(e for e in EXERCISES.values() if e.file == stem + ".py")
+    folder = submission(tmp_path, path, ex.file)
+    [result] = grade(folder, only=[ex.name], timeout=60)
+    assert result.score < result.max_score
+    assert mistakes.HINTS[mistake] in result.hint, (result.verdict, result.hint)
