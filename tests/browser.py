@@ -11,9 +11,11 @@ the widget manager then loads anywidget's AMD bundle from a CDN too.  Here nothi
 - :func:`serve_directory` serves a built site on 127.0.0.1 and removes the SRI ``integrity`` attribute
   of the CDN scripts it substitutes (npm's ``require.js`` is not byte-identical to the CDN's minified
   file, so the browser would refuse it);
-- :func:`open_page` routes CDN requests to the local copies, aborts every other request to the
-  outside (listed in ``blocked``), and collects JavaScript errors (uncaught exceptions and
-  ``console.error``), with an explicit allow-list of known harmless messages (``allowed``);
+- :func:`open_page` routes CDN requests (the widget runtime, MathJax, ...) to the local copies, aborts
+  every other request to the outside (listed in ``blocked``), and collects JavaScript errors (uncaught
+  exceptions and ``console.error``) and failed same-site requests, each with an explicit allow-list of
+  known harmless ones (:data:`KNOWN_HARMLESS`, :data:`KNOWN_MISSING`; what they let through is listed
+  in ``allowed``);
 - :func:`click_patch` and :func:`canvas_digest` drive an :class:`AttentionExplorer` on the page;
 - :func:`jupyter_lab` runs a JupyterLab server (live kernels) for the live-Jupyter tests, and
   :func:`lab_execute` runs code in the kernel of the notebook open on a page.
@@ -22,7 +24,7 @@ Usage::
 
     require_chromium()
     with serve_directory(site) as base, chromium() as browser:
-        session = open_page(browser, f"{base}/book/07_inside.html")
+        session = open_page(browser, f"{base}/book/some_chapter.html")
         wait_for_explorers(session.page)
         before = canvas_digest(session.page)
         after = click_patch(session.page, row=2, col=3)
@@ -67,6 +69,10 @@ KNOWN_HARMLESS = {
     r"Identifier 'THEBE_JS_URL' has already been declared":
         "sphinx-thebe declares `const THEBE_JS_URL` in every page it loads on (the book leaves it out)",
 }
+# Without ``data-jupyter-widgets-cdn-only`` on the embed-amd.js script, the widget manager first asks the
+# page's own folder for anywidget.js (a 404), then the CDN.
+ANYWIDGET_PROBE_HINT = (" (the widget manager looked for anywidget next to the page first: give embed-amd.js's "
+                        "script the attribute data-jupyter-widgets-cdn-only, with myst-nb's nb_ipywidgets_js)")
 # Same-site requests that fail on every Jupyter Book page with widgets, each with its reason.  Matched
 # with re.search against the address.
 KNOWN_MISSING = {
@@ -206,7 +212,7 @@ class _Body:
 def serve_directory(root: Path | str):
     """Serve ``root`` on http://127.0.0.1:<free port> for the duration of the block; yields the base URL.
     HTML files are served with the SRI attribute of substituted CDN scripts removed
-    (:func:`strip_cdn_integrity`); the server's ``stripped`` list is on ``server.stripped``."""
+    (:func:`strip_cdn_integrity`)."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"root: expected a directory, got {root}")
@@ -277,7 +283,8 @@ def open_page(browser, url: str, *, allow: dict[str, str] | None = None, missing
 
     def response(r) -> None:
         if r.status >= 400 and r.url not in session.blocked:
-            record(f"HTTP {r.status}: {r.url}", missing, r.url.split("?")[0])
+            hint = ANYWIDGET_PROBE_HINT if r.url.split("?")[0].endswith("/anywidget.js") else ""
+            record(f"HTTP {r.status}: {r.url}{hint}", missing, r.url.split("?")[0])
 
     def failed(request) -> None:
         if request.url not in session.blocked:
