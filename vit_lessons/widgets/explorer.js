@@ -224,11 +224,12 @@ function render({ model, el }) {
 
   function view() {
     const clampInt = (v, lo, hi) => Math.min(hi, Math.max(lo, Math.round(Number(v) || 0)));
-    const query = hover !== null ? hover : clampInt(get("query"), 0, d.T - 1);
+    const kept = clampInt(get("query"), 0, d.T - 1);
+    const query = hover !== null ? hover : kept;
     return {
       image: clampInt(get("image_index"), 0, d.n - 1), layer: clampInt(get("layer"), 0, d.L - 1),
       head: clampInt(get("head"), -1, d.H - 1), mode: get("mode") === "rollout" ? "rollout" : "attention",
-      direction: get("direction") === "column" ? "column" : "row", query, locked: hover === null,
+      direction: get("direction") === "column" ? "column" : "row", query, locked: query === kept,
       opacity: Math.min(1, Math.max(0, Number(get("opacity")))), clip: Math.min(100, Math.max(0, Number(get("clip")))),
       grid: Boolean(get("show_grid")),
     };
