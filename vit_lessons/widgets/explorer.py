@@ -21,6 +21,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..attention import softmax
 from ..backend import to_numpy
 from ..config import ViTConfig
 from ..interpret import rollout
@@ -136,9 +137,7 @@ class AttentionExplorer(anywidget.AnyWidget):
         if x.ndim == 3:
             x = x[None]
         logits, attentions = forward(params, x, cfg, return_attention=True)
-        logits = to_numpy(logits)
-        probs = np.exp(logits - logits.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
+        probs = to_numpy(softmax(logits))  # (N, K)
         k = probs.shape[-1]
         if class_names is not None and len(class_names) != k:
             raise ValueError(f"class_names: expected {k} names (one per class), got {len(class_names)}")
