@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import traitlets
 from ipywidgets.embed import dependency_state, embed_data
 
 import vit_lessons as V
@@ -110,6 +111,13 @@ def test_bad_arguments_name_themselves(rng):
         AttentionExplorer.from_model(params, cfg, images_for(cfg, 2, rng), labels=[0])
     with pytest.raises(ValueError, match="class_names"):
         AttentionExplorer.from_model(params, cfg, images_for(cfg, 2, rng), class_names=["a"])
+
+
+def test_view_traits_are_checked():
+    with pytest.raises(traitlets.TraitError, match="mode"):
+        AttentionExplorer(mode="heads")
+    with pytest.raises(traitlets.TraitError, match="opacity"):
+        AttentionExplorer(opacity=1.5)
 
 
 def test_view_traits_survive_a_smaller_model(rng):

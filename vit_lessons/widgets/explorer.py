@@ -97,11 +97,11 @@ class AttentionExplorer(anywidget.AnyWidget):
     image_index = traitlets.Int(0).tag(sync=True)
     layer = traitlets.Int(0).tag(sync=True)
     head = traitlets.Int(-1).tag(sync=True)
-    mode = traitlets.Unicode("attention").tag(sync=True)
-    direction = traitlets.Unicode("row").tag(sync=True)
-    query = traitlets.Int(0).tag(sync=True)
-    opacity = traitlets.Float(0.6).tag(sync=True)
-    clip = traitlets.Float(99.0).tag(sync=True)
+    mode = traitlets.Enum(["attention", "rollout"], "attention").tag(sync=True)
+    direction = traitlets.Enum(["row", "column"], "row").tag(sync=True)
+    query = traitlets.Int(0, min=0).tag(sync=True)
+    opacity = traitlets.Float(0.6, min=0.0, max=1.0).tag(sync=True)
+    clip = traitlets.Float(99.0, min=0.0, max=100.0).tag(sync=True)
     show_grid = traitlets.Bool(True).tag(sync=True)
 
     @classmethod
