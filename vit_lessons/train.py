@@ -1,0 +1,326 @@
+"""Chapter 8: training a small ViT on the synthetic shapes, through the very ``forward`` the book builds.
+
+There is no second model definition: the parameters are the canonical flat dict, turned into
+torch leaves with ``to_torch(..., requires_grad=True)``, and autograd differentiates
+``vit_lessons.forward``.  AdamW, linear warm-up then cosine decay, optional label smoothing,
+a ``tqdm`` bar with the running loss and accuracy, seeded.
+
+    python -m vit_lessons.train --pool cls --out shapes-cls.safetensors
+
+writes the checkpoint (safetensors, the ``ViTConfig`` in its metadata) and, next to it, a JSON
+file with the exact command line, the seeds, the training seconds and the accuracy on a freshly
+generated held-out split.  ``train_cnn`` trains a small convolutional network on the same data:
+the comparison baseline of the chapter, not part of the ViT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import ViTConfig
+from .data import CLASS_NAMES, Shapes, make_shapes
+from .model import forward, init_params_for_training, to_torch
+
+# The recipe of the shipped checkpoints (``python -m vit_lessons.train`` defaults).
+RECIPE = dict(image_size=32, patch_size=4, d_model=64, num_heads=4, d_ff=128, num_layers=4)
+TRAIN_DEFAULTS = dict(steps=120, batch_size=128, lr=3e-3, weight_decay=0.05, warmup=20, label_smoothing=0.0,
+                      seed=0, data_seed=1, test_seed=2, test_size=2000, threads=2)
+
+
+def shapes_config(pool: str = "cls", **changes) -> ViTConfig:
+    """The ViT of the shipped checkpoints: 32 x 32 images, 4 x 4 patches (an 8 x 8 grid), D = 64,
+    4 heads, F = 128, 4 blocks, one logit per class of :func:`vit_lessons.data.make_shapes`."""
+    fields = dict(RECIPE, num_classes=len(CLASS_NAMES), pool=pool, name=f"shapes-{pool}")
+    fields.update(changes)
+    return ViTConfig(**fields)
+
+
+@dataclass
+class TrainResult:
+    """What a training run returns.
+
+    params  : the trained parameters, canonical layout, numpy float32 (for a ViT; None for the CNN baseline).
+    history : per step lists "step", "loss" (cross-entropy of the batch), "accuracy" (of the batch), "lr".
+    seconds : wall time of the optimisation loop (data generation excluded; see ``data_seconds``).
+    data_seconds : wall time spent generating the training images.
+    model   : the torch module for the CNN baseline (None for the ViT).
+    """
+
+    params: dict | None
+    history: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    data_seconds: float = 0.0
+    model: object = None
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    """Learning rate of ``step`` (0-based): linear warm-up over ``warmup`` steps to ``lr``, then a
+    cosine decay to 0 at ``steps``."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return 0.5 * lr * (1.0 + math.cos(math.pi * progress))
+
+
+def fold_standardisation(params: dict, mean, std) -> dict:
+    """Parameters that take raw images x and compute what ``params`` computes on (x - mean) / std.
+
+    The patch embedding is linear, so the per-channel standardisation folds into it exactly:
+    W'[d, c, i, j] = W[d, c, i, j] / std[c] and b'[d] = b[d] - sum_{c,i,j} W[d, c, i, j] mean[c] / std[c].
+    mean, std : (C,) per-channel statistics.  Exact only without padding (zero padding would be
+    zero in the standardised images, not in the raw ones).
+    """
+    from .backend import namespace
+
+    W, b = params["patch_embed.weight"], params["patch_embed.bias"]
+    xp = namespace(W)
+    scale = xp.reshape(xp.asarray(1.0 / np.asarray(std, np.float32)), (1, -1, 1, 1))
+    shift = xp.reshape(xp.asarray(np.asarray(mean, np.float32)), (1, -1, 1, 1))
+    out = dict(params)
+    out["patch_embed.weight"] = W * scale
+    out["patch_embed.bias"] = b - xp.sum(W * scale * shift, axis=(1, 2, 3))
+    return out
+
+
+def _check_positive(name: str, value, kind=int) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ValueError(f"{name}={value!r}: expected a positive {kind.__name__}")
+
+
+def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_decay, warmup, label_smoothing,
+         seed, device, progress, desc) -> tuple[dict, float]:
+    """The training loop shared by the ViT and the CNN baseline: returns (history, seconds)."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    images = torch.from_numpy(data.images).to(device)
+    labels = torch.from_numpy(data.labels).to(device)
+    n = len(labels)
+    decay = [p for p in parameters if p.ndim >= 2]
+    no_decay = [p for p in parameters if p.ndim < 2]  # biases, LayerNorm gains, the CLS token
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+    order = np.random.default_rng(seed).permutation(n)
+    history = {"step": [], "loss": [], "accuracy": [], "lr": []}
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
+    for step in bar:
+        at = (step * batch_size) % n
+        if at + batch_size > n:  # a new pass over the data: reshuffle
+            order = np.random.default_rng(seed + step).permutation(n)
+        idx = torch.from_numpy(order[at:at + batch_size] if at + batch_size <= n else order[:batch_size])
+        x, y = images[idx.to(device)], labels[idx.to(device)]
+        rate = lr_at(step, steps, lr, warmup)
+        for group in opt.param_groups:
+            group["lr"] = rate
+        logits = forward_fn(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        acc = (logits.argmax(-1) == y).float().mean().item()
+        history["step"].append(step)
+        history["loss"].append(loss.item())
+        history["accuracy"].append(acc)
+        history["lr"].append(rate)
+        if progress:
+            k = min(20, len(history["loss"]))
+            bar.set_postfix(loss=f"{np.mean(history['loss'][-k:]):.3f}", acc=f"{np.mean(history['accuracy'][-k:]):.3f}")
+    bar.close()
+    return history, time.perf_counter() - start
+
+
+def _setup(seed: int, threads: int | None, device: str):
+    import torch
+
+    torch.set_flush_denormal(True)  # tiny initial weights otherwise meet slow subnormal arithmetic
+    if threads is not None:
+        _check_positive("threads", threads)
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available here (use 'cpu')")
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return torch
+
+
+def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_DEFAULTS["batch_size"],
+          lr: float = TRAIN_DEFAULTS["lr"], weight_decay: float = TRAIN_DEFAULTS["weight_decay"],
+          warmup: int = TRAIN_DEFAULTS["warmup"], label_smoothing: float = TRAIN_DEFAULTS["label_smoothing"],
+          seed: int = TRAIN_DEFAULTS["seed"], data_seed: int = TRAIN_DEFAULTS["data_seed"],
+          data: Shapes | None = None, standardise: bool = True, device: str = "cpu", threads: int | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train a ViT with config ``cfg`` on the synthetic shapes; returns a :class:`TrainResult`
+    (``.params`` numpy float32, ``.history`` per-step loss/accuracy/lr for plotting, ``.seconds``).
+
+    cfg        : the model; ``cfg.image_size`` must be square and ``cfg.num_classes`` equal the classes.
+    steps      : optimisation steps; each sees ``batch_size`` images.
+    lr         : peak learning rate, reached after ``warmup`` steps, then cosine decay to 0.
+    seed       : initialisation, batch order (and torch/numpy global seeds).
+    data_seed  : seed of the training images (``steps * batch_size`` fresh images) unless ``data`` is given.
+    data       : a :class:`Shapes` to train on instead.
+    standardise: train on per-channel standardised images (much faster to optimise: raw pixels in [0, 1]
+                 all share one sign) and fold the standardisation into the patch embedding at the end
+                 (:func:`fold_standardisation`), so the returned parameters take raw images.
+    device     : "cpu" or "cuda"; threads: torch CPU threads (None leaves torch's default).
+    """
+    if not isinstance(cfg, ViTConfig):
+        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        _check_positive(name, value)
+    if not 0 <= warmup <= steps:
+        raise ValueError(f"warmup={warmup!r}: expected an int in [0, steps={steps}]")
+    H, W = cfg.image_size
+    if H != W:
+        raise ValueError(f"cfg.image_size={cfg.image_size}: the shapes data are square")
+    torch = _setup(seed, threads, device)
+    t0 = time.perf_counter()
+    if data is None:
+        data = make_shapes(steps * batch_size, data_seed, image_size=H)
+    data_seconds = time.perf_counter() - t0
+    if cfg.num_classes != len(data.class_names):
+        raise ValueError(f"cfg.num_classes={cfg.num_classes}: expected {len(data.class_names)} "
+                         f"(the classes {data.class_names})")
+    if standardise and cfg.padding:
+        raise ValueError(f"cfg.padding={cfg.padding}: standardise=True folds exactly only without padding")
+    mean = data.images.mean(axis=(0, 1, 2)) if standardise else np.zeros(cfg.channels, np.float32)
+    std = data.images.std(axis=(0, 1, 2)) if standardise else np.ones(cfg.channels, np.float32)
+    data = Shapes(images=(data.images - mean) / std, labels=data.labels, masks=data.masks,
+                  class_names=data.class_names)
+    params = to_torch(init_params_for_training(cfg, seed), dtype=torch.float32, device=device, requires_grad=True)
+    history, seconds = _fit(lambda x: forward(params, x, cfg), list(params.values()), data, steps=steps,
+                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
+                            label_smoothing=label_smoothing, seed=seed, device=device, progress=progress,
+                            desc=f"ViT ({cfg.pool})")
+    trained = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in params.items()}
+    trained = {k: v.astype(np.float32) for k, v in fold_standardisation(trained, mean, std).items()}
+    return TrainResult(params=trained, history=history, seconds=seconds, data_seconds=data_seconds)
+
+
+def evaluate(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 500) -> float:
+    """Accuracy of the ViT ``params`` on ``data`` (the fraction of argmax logits equal to the label),
+    computed with torch float32 on the CPU."""
+    import torch
+
+    tparams = to_torch(params, dtype=torch.float32)
+    correct = 0
+    with torch.no_grad():
+        for at in range(0, len(data), batch_size):
+            logits = forward(tparams, torch.from_numpy(data.images[at:at + batch_size]), cfg)
+            correct += int((logits.argmax(-1).numpy() == data.labels[at:at + batch_size]).sum())
+    return correct / len(data)
+
+
+# ---- the comparison baseline ---------------------------------------------------------------------
+def cnn_baseline(num_classes: int = len(CLASS_NAMES), width: int = 32):
+    """A small convolutional network (torch.nn), the chapter's comparison baseline: three 3 x 3
+    conv + BatchNorm + ReLU stages with 2 x 2 max pooling, global average pooling, a linear head.
+    Takes (B, C, H, W) images (channels first, as torch.nn does)."""
+    import torch.nn as nn
+
+    def stage(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(*stage(3, width), *stage(width, 2 * width), *stage(2 * width, 2 * width),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
+
+
+def train_cnn(*, steps: int = 150, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.05,
+              warmup: int = 15, seed: int = 0, data_seed: int = 1, image_size: int = 32, data: Shapes | None = None,
+              device: str = "cpu", threads: int | None = None, progress: bool = True) -> TrainResult:
+    """Train :func:`cnn_baseline` with the same loop, optimiser and schedule as :func:`train`.
+    Returns a :class:`TrainResult` with ``.model`` (the torch module, in eval mode) and ``.params`` None."""
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        _check_positive(name, value)
+    _setup(seed, threads, device)
+    t0 = time.perf_counter()
+    if data is None:
+        data = make_shapes(steps * batch_size, data_seed, image_size=image_size)
+    data_seconds = time.perf_counter() - t0
+    model = cnn_baseline(len(data.class_names)).to(device)
+    history, seconds = _fit(lambda x: model(x.permute(0, 3, 1, 2)), list(model.parameters()), data, steps=steps,
+                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
+                            label_smoothing=0.0, seed=seed, device=device, progress=progress, desc="CNN baseline")
+    model.eval()
+    return TrainResult(params=None, history=history, seconds=seconds, data_seconds=data_seconds,
+                       model=model.to("cpu"))
+
+
+def evaluate_cnn(model, data: Shapes, batch_size: int = 500) -> float:
+    """Accuracy of a :func:`cnn_baseline` module on ``data``."""
+    import torch
+
+    correct = 0
+    with torch.no_grad():
+        for at in range(0, len(data), batch_size):
+            x = torch.from_numpy(data.images[at:at + batch_size]).permute(0, 3, 1, 2)
+            correct += int((model(x).argmax(-1).numpy() == data.labels[at:at + batch_size]).sum())
+    return correct / len(data)
+
+
+# ---- command line ----------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vit_lessons.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--pool", choices=("cls", "mean"), default="cls")
+    for name, value in RECIPE.items():
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=value)
+    for name, value in TRAIN_DEFAULTS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--out", default=None, help="checkpoint path (.safetensors); the .json record goes next to it")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train, evaluate on a fresh held-out split, print the record, and save it when ``--out`` is given."""
+    import torch
+
+    from .checkpoints import save_checkpoint
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = _parser().parse_args(argv)
+    if a.test_seed == a.data_seed:
+        raise ValueError(f"--test-seed={a.test_seed}: must differ from --data-seed (the split must be held out)")
+    cfg = shapes_config(a.pool, **{k: getattr(a, k) for k in RECIPE})
+    result = train(cfg, steps=a.steps, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
+                   warmup=a.warmup, label_smoothing=a.label_smoothing, seed=a.seed, data_seed=a.data_seed,
+                   device=a.device, threads=a.threads, progress=not a.no_progress)
+    test = make_shapes(a.test_size, a.test_seed, image_size=cfg.image_size[0])
+    accuracy = evaluate(result.params, cfg, test)
+    record = {
+        "command": shlex.join(["python", "-m", "vit_lessons.train", *argv]),
+        "test_accuracy": accuracy,
+        "test_seed": a.test_seed,
+        "test_size": a.test_size,
+        "seed": a.seed,
+        "data_seed": a.data_seed,
+        "train_images": a.steps * a.batch_size,
+        "train_seconds": round(result.seconds, 2),
+        "data_seconds": round(result.data_seconds, 2),
+        "final_loss": float(np.mean(result.history["loss"][-20:])),
+        "threads": a.threads,
+        "device": a.device,
+        "torch": torch.__version__,
+        "config": cfg.to_dict(),
+    }
+    print(json.dumps({k: v for k, v in record.items() if k != "config"}, indent=1))
+    if a.out:
+        out = Path(a.out)
+        save_checkpoint(out, result.params, cfg, **{k: v for k, v in record.items() if k != "config"})
+        out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()
