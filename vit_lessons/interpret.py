@@ -211,8 +211,11 @@ def gradient_weighted_rollout(attentions, gradients, discard_ratio: float = 0.0)
 
     attentions, gradients: (L, ..., heads, T, T), layer l of one paired with layer l of the other.
     Returns (..., T, T) as :func:`rollout` (every row sums to 1).  The weighted matrices are small
-    (gradients are), so A_hat is close to I and the map is close to the sum over layers of the
-    weighted attention; only its ranking and relative mass are meaningful.
+    (gradients are), so A_hat is close to I and R is close to I plus the sum over layers of the
+    weighted attention.  A CLS model's map leaves the identity's share out (the CLS token's own
+    column); a mean-pooled model's map, the mean over patch rows, keeps it: a uniform 1/N per patch
+    on which the gradient signal sits, so that map points at the right patch but its mass on the
+    object stays near the uniform share.
     """
     a, g = _stacked(attentions), _stacked(gradients)
     if tuple(a.shape) != tuple(g.shape):
