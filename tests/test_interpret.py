@@ -296,3 +296,38 @@ def test_pos_embed_cosine_and_filter_components(rng):
     np.testing.assert_allclose(np.linalg.norm(X @ flat.T, axis=0), s[:5])  # the top directions, in order
     with pytest.raises(ValueError, match="n=49"):
         I.patch_filter_components(w, n=49)
+
+
+# ---- the shipped models --------------------------------------------------------------------------
+@pytest.fixture
+def one_torch_thread():
+    """Small batches run fastest on one thread; two threads on a busy 2-core machine run ten times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["shapes-cls", "shapes-mean"])
+def test_trained_models_find_the_object(name, one_torch_thread):
+    """The shipped checkpoints, on fresh images: attention points at the object far more often than chance.
+
+    Measured on these 300 images (min_overlap 0.5; chance 0.127), pointing / mass:
+    shapes-cls:  last layer 0.98 / 0.58, rollout 0.97 / 0.34, gradient rollout 1.00 / 0.80;
+    shapes-mean: last layer 0.52 / 0.29, rollout 0.76 / 0.35, gradient rollout 0.85 / 0.13 (its map is
+    mostly the identity's uniform 1/N, see gradient_weighted_rollout).  The asserts keep wide margins.
+    """
+    from vit_lessons.checkpoints import load_pretrained
+    from vit_lessons.data import make_shapes
+
+    cfg, params = load_pretrained(name)
+    result = I.faithfulness(params, cfg, make_shapes(300, seed=2026, image_size=cfg.image_size[0]))
+    chance = result["uniform"]["pointing"]
+    assert 0.08 < chance < 0.2  # about 13% of the patches lie on the object
+    assert result["images"] + result["skipped"] == 300 and result["skipped"] <= 3
+    assert result["accuracy"] > 0.95
+    assert result["rollout"]["pointing"] > chance + 0.4
+    assert result["gradient_rollout"]["pointing"] > chance + 0.4
+    assert result["cls_attention"]["pointing"] > chance + 0.2
+    assert result["rollout"]["mass"] > result["uniform"]["mass"] + 0.1
+    assert result["cls_attention"]["mass"] > result["uniform"]["mass"] + 0.08
