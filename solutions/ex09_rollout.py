@@ -15,7 +15,7 @@ def rollout(attentions):
     Multiply the layers with the LATER layer on the left: R = A_hat_{L-1} ... A_hat_1 A_hat_0.
     Returns R[0, 1:], the class token's row over the N = T - 1 patch tokens, shape (N,).
 
-    Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention every entry is 1/5.
+    Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention (every entry 1/5) every entry is 0.15.
     """
     # BEGIN SOLUTION hint: R = I; per layer: mean over heads, (A + I) / 2, rows sum to 1, R = A @ R
     T = attentions.shape[-1]
