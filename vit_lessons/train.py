@@ -32,8 +32,8 @@ from .model import forward, init_params_for_training, to_torch
 
 # The recipe of the shipped checkpoints (``python -m vit_lessons.train`` defaults).
 RECIPE = dict(image_size=32, patch_size=4, d_model=64, num_heads=4, d_ff=128, num_layers=4)
-TRAIN_DEFAULTS = dict(steps=120, batch_size=128, lr=3e-3, weight_decay=0.05, warmup=20, label_smoothing=0.0,
-                      seed=0, data_seed=1, test_seed=2, test_size=2000, threads=2)
+TRAIN_DEFAULTS = dict(steps=60, batch_size=128, lr=3e-3, weight_decay=0.05, warmup=10, label_smoothing=0.0,
+                      seed=0, data_seed=1, test_seed=2, test_size=2000, threads=1)
 
 
 def shapes_config(pool: str = "cls", **changes) -> ViTConfig:
