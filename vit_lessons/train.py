@@ -235,8 +235,9 @@ def cnn_baseline(num_classes: int = len(CLASS_NAMES), width: int = 32):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
 
 
-def train_cnn(*, steps: int = 150, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.05,
-              warmup: int = 15, seed: int = 0, data_seed: int = 1, image_size: int = 32, data: Shapes | None = None,
+def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = 128, lr: float = 3e-3,
+              weight_decay: float = 0.05, warmup: int = 10, seed: int = 0, data_seed: int = 1, image_size: int = 32,
+              data: Shapes | None = None,
               device: str = "cpu", threads: int | None = None, progress: bool = True) -> TrainResult:
     """Train :func:`cnn_baseline` with the same loop, optimiser and schedule as :func:`train`.
     Returns a :class:`TrainResult` with ``.model`` (the torch module, in eval mode) and ``.params`` None."""
