@@ -43,6 +43,15 @@ def test_derived_shapes():
     assert o.grid_size == ((224 + 8 - 16) // 8 + 1, (160 + 8 - 16) // 8 + 1)
 
 
+def test_replace_patch_size_keeps_patches_non_overlapping():
+    c = V.preset("ViT-B/16").replace(patch_size=8)
+    assert c.stride == 8 and c.num_patches == 28 * 28
+    overlapping = V.preset("ViT-B/16").replace(stride=8)
+    assert overlapping.replace(patch_size=12).stride == 8
+    with pytest.raises(ValueError, match="not a multiple of patch_size=12"):
+        V.preset("ViT-B/16").replace(patch_size=12)
+
+
 def test_int_image_size_means_square():
     assert V.ViTConfig(image_size=32, patch_size=4, d_model=8, num_heads=2, d_ff=8, num_layers=1,
                        num_classes=2).image_size == (32, 32)

@@ -137,7 +137,13 @@ class ViTConfig:
         return self.patch_size * self.patch_size * self.channels
 
     def replace(self, **changes) -> ViTConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        A stride that followed the patch size (non-overlapping patches) keeps following it:
+        ``preset("ViT-B/16").replace(patch_size=8)`` has stride 8, not 16.
+        """
+        if "patch_size" in changes and "stride" not in changes and self.stride == self.patch_size:
+            changes["stride"] = changes["patch_size"]
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
