@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -64,14 +65,21 @@ class TorchViT(torch.nn.Module):
         return self.head(x[:, 0])
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(fns: dict, repeats: int) -> dict[str, list[float]]:
+    """Run every function once per round, in turn, so each ratio compares runs taken moments apart."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            times[name].append(timed(fn))
+    return times
 
 
 CACHING_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**36),
@@ -101,20 +109,20 @@ def main() -> None:
     model.load_params(params)
 
     with torch.inference_mode():
-        ref = model(timages)
-        ours = V.forward(tparams, timages, cfg)
-        diff = float((ours - ref).abs().max())
-        t_ref = best_of(lambda: model(timages), args.repeats)
-        t_torch = best_of(lambda: V.forward(tparams, timages, cfg), args.repeats)
-    t_numpy = best_of(lambda: V.forward(params, images, cfg), args.repeats)
+        diff = float((V.forward(tparams, timages, cfg) - model(timages)).abs().max())
+        times = interleaved({"reference": lambda: model(timages),
+                             "torch": lambda: V.forward(tparams, timages, cfg),
+                             "numpy": lambda: V.forward(params, images, cfg)}, args.repeats)
+    ratio_torch = statistics.median(t / r for t, r in zip(times["torch"], times["reference"], strict=True))
+    ratio_numpy = statistics.median(n / t for n, t in zip(times["numpy"], times["torch"], strict=True))
 
-    print(f"{cfg.name}, batch {args.batch}, {torch.get_num_threads()} threads, best of {args.repeats}")
+    print(f"{cfg.name}, batch {args.batch}, {torch.get_num_threads()} threads, {args.repeats} interleaved rounds")
     print(f"  max |logit difference| torch path vs nn.TransformerEncoder: {diff:.2e}")
-    print(f"  nn.TransformerEncoder model : {t_ref:7.3f} s")
-    print(f"  vit_lessons, torch path     : {t_torch:7.3f} s")
-    print(f"  vit_lessons, numpy path     : {t_numpy:7.3f} s")
-    print(f"  torch path / nn.TransformerEncoder = {t_torch / t_ref:.2f}x  (target <= 1.10x)")
-    print(f"  numpy path / torch path            = {t_numpy / t_torch:.2f}x  (target <= 2.00x)")
+    for label, name in (("nn.TransformerEncoder model", "reference"), ("vit_lessons, torch path", "torch"),
+                        ("vit_lessons, numpy path", "numpy")):
+        print(f"  {label:28s}: median {statistics.median(times[name]):6.3f} s, best {min(times[name]):6.3f} s")
+    print(f"  torch path / nn.TransformerEncoder = {ratio_torch:.2f}x  (median of per-round ratios; target <= 1.10x)")
+    print(f"  numpy path / torch path            = {ratio_numpy:.2f}x  (median of per-round ratios; target <= 2.00x)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from .attention import multi_head_attention
-from .backend import erf, namespace
+from .backend import erf, like, namespace
 from .embedding import linear
 
 
@@ -25,7 +25,10 @@ def layer_norm(x, weight, bias, eps: float = 1e-6):
     mean = xp.mean(x, axis=-1, keepdims=True)
     centred = x - mean
     var = xp.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / xp.sqrt(var + eps) * weight + bias
+    y = centred / xp.sqrt(var + eps)
+    y *= like(weight, y)  # in place, as in GELU: one (..., D) temporary instead of three
+    y += like(bias, y)
+    return y
 
 
 def gelu(x):
