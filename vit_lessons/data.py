@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import _bilinear_matrix
+from .embedding import bilinear_matrix
 
 CLASS_NAMES = ("disc", "square", "triangle", "cross", "ring")
 
@@ -125,7 +125,7 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     # background: a base colour plus a smooth texture (a 4 x 4 random grid, bilinearly upsampled)
     base = rng.uniform(0.1, 0.4, (n, 1, 1, 3)).astype(np.float32)
     coarse = rng.uniform(-1.0, 1.0, (n, 4, 4, 3)).astype(np.float32)
-    up = _bilinear_matrix(4, S).astype(np.float32)  # (S, 4)
+    up = bilinear_matrix(4, S).astype(np.float32)  # (S, 4)
     images = base + texture * np.einsum("yi,nijc,xj->nyxc", up, coarse, up, optimize=True)
 
     ys, xs = np.meshgrid(np.arange(S, dtype=np.float32) + 0.5, np.arange(S, dtype=np.float32) + 0.5,

@@ -101,7 +101,7 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
 
 
 # ---- resizing a learned grid (fine-tuning at a new resolution) ---------------------------------
-def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) weights of 1-D linear interpolation with half-pixel centres
     (PyTorch's ``align_corners=False``)."""
     m = np.zeros((n_out, n_in))
@@ -131,7 +131,7 @@ def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, 
         raise ValueError(f"pos_embed has {T} rows: expected {num_prefix_tokens} + {gh}*{gw} "
                          f"for old_grid={old_grid}, num_prefix_tokens={num_prefix_tokens}")
     prefix, grid = pos_embed[:num_prefix_tokens], xp.reshape(pos_embed[num_prefix_tokens:], (gh, gw, D))
-    rows, cols = like(_bilinear_matrix(gh, nh), grid), like(_bilinear_matrix(gw, nw), grid)
+    rows, cols = like(bilinear_matrix(gh, nh), grid), like(bilinear_matrix(gw, nw), grid)
     # out[a, b] = sum_ij rows[a, i] cols[b, j] grid[i, j]: resize the rows, then the columns.
     g = xp.matmul(rows, xp.reshape(grid, (gh, gw * D)))
     g = xp.permute_dims(xp.reshape(g, (nh, gw, D)), (1, 0, 2))
