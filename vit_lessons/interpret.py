@@ -25,9 +25,8 @@ import numpy as np
 
 from .backend import device, is_torch, like, namespace, to_numpy
 from .config import ViTConfig
-from .embedding import embed, patch_embed_matrix
-from .encoder import encoder, layer_norm
-from .model import check_images, check_params, forward, head, pool
+from .embedding import patch_embed_matrix
+from .model import check_images, check_params, forward, forward_steps
 from .patches import conv_windows
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -181,10 +180,7 @@ def attention_gradients(params: dict, images, cfg: ViTConfig, target=None):
     x.requires_grad_(True)  # so that every attention matrix is part of the graph
     p = {k: like(v, x).detach() for k, v in params.items()}
     with torch.enable_grad():
-        # forward's steps, keeping hold of each block's attention tensor
-        z, attentions = encoder(embed(x, p, cfg), p, cfg)
-        z = layer_norm(z, p["norm.weight"], p["norm.bias"], cfg.ln_eps)
-        logits = head(pool(z, cfg), p)
+        logits, attentions = forward_steps(p, x, cfg)
         chosen = _targets(target, logits, cfg)
         score = torch.sum(torch.take_along_dim(logits, chosen[..., None], dim=-1))
         gradients = torch.autograd.grad(score, attentions)

@@ -132,14 +132,24 @@ def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = Fa
     """
     check_images(images, cfg)
     check_params(params, cfg)
-    params = {k: like(v, images) for k, v in params.items()}
-    z0 = embed(images, params, cfg)
-    zL, attentions = encoder(z0, params, cfg)
-    zL = layer_norm(zL, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
-    logits = head(pool(zL, cfg), params)
+    logits, attentions = forward_steps({k: like(v, images) for k, v in params.items()}, images, cfg)
     if return_attention:
         return logits, namespace(images).stack(attentions, axis=0)
     return logits
+
+
+def forward_steps(params: dict, images, cfg: ViTConfig):
+    """The steps of :func:`forward`, without its checks and conversions (params already of the
+    images' kind and dtype).
+
+    Returns (logits (..., K), a list of each block's attention probabilities (..., heads, T, T)):
+    the blocks' own arrays, so with torch they are the tensors autograd differentiates through
+    (a stacked copy of them would sit outside the graph).
+    """
+    z0 = embed(images, params, cfg)
+    zL, attentions = encoder(z0, params, cfg)
+    zL = layer_norm(zL, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
+    return head(pool(zL, cfg), params), attentions
 
 
 def to_torch(params: dict, dtype=None, device=None, requires_grad: bool = False) -> dict:
