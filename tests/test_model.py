@@ -204,3 +204,33 @@ def test_forward_rejects_bad_params(rng):
         V.backward(p, image, cfg, np.zeros(4))
     with pytest.raises(ValueError, match="seed=-1"):
         V.init_params(cfg, -1)
+
+
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_model_without_head_returns_pooled_features_and_backward_matches(rng, pool):
+    """num_classes=0 (a feature extractor such as DINO's): no head parameters, forward ends at the pooled
+    features, the explicit backward takes their gradient, and a checkpoint round-trips."""
+    cfg = small_config(pool, num_classes=0)
+    params = {k: v.astype(np.float64) for k, v in V.init_params(cfg, 5).items()}
+    assert not any(k.startswith("head.") for k in params) and V.num_params(cfg) == sum(v.size for v in params.values())
+    images = rng.random((2, 12, 8, 3))
+    features = V.forward(params, images, cfg)
+    z, _ = V.encoder(V.embed(images, params, cfg), params, cfg)
+    expected = V.pool(V.layer_norm(z, params["norm.weight"], params["norm.bias"], cfg.ln_eps), cfg)
+    assert features.shape == (2, cfg.d_model) and np.array_equal(features, expected)
+    dfeatures = rng.standard_normal(features.shape)
+    grads = V.backward(params, images, cfg, dfeatures)
+    leaves = V.to_torch(params, requires_grad=True)
+    timages = torch.from_numpy(images).requires_grad_(True)
+    (V.forward(leaves, timages, cfg) * torch.from_numpy(dfeatures)).sum().backward()
+    for k, leaf in leaves.items():
+        assert np.abs(grads[k] - leaf.grad.numpy()).max() <= 1e-8 * max(1.0, np.abs(leaf.grad.numpy()).max()), k
+    with pytest.raises(ValueError, match=r"dlogits has shape \(2, 3\): expected \(2, 8\)"):
+        V.backward(params, images, cfg, rng.standard_normal((2, 3)))
+
+
+def test_checkpoint_of_a_model_without_head_round_trips(tmp_path):
+    cfg = small_config("cls", num_classes=0)
+    params = V.init_params(cfg, 2)
+    again_cfg, again, _ = V.load_checkpoint(V.save_checkpoint(tmp_path / "features.safetensors", params, cfg))
+    assert again_cfg == cfg and again_cfg.num_classes == 0 and list(again) == list(params)

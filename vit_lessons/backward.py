@@ -120,12 +120,13 @@ def backward(params: dict, image, cfg, dlogits) -> dict:
     """Gradients of sum(dlogits * forward(params, image, cfg)) by hand.
 
     image: (H, W, C) or (B, H, W, C); dlogits: (K,) or (B, K), the gradient of the loss with
-    respect to the logits.  Returns a dict with the keys of ``params`` (same shapes) and
-    ``"image"`` (the shape of ``image``).  Use float64 arrays to compare with autograd.
+    respect to the logits (a model without a head: (D,) or (B, D), with respect to the pooled
+    features).  Returns a dict with the keys of ``params`` (same shapes) and ``"image"`` (the shape
+    of ``image``).  Use float64 arrays to compare with autograd.
     """
     check_images(image, cfg, "image")
     check_params(params, cfg)
-    K = cfg.num_classes
+    K = cfg.num_classes or cfg.d_model  # without a head, forward's output is the pooled features
     expected = (*image.shape[:-3], K)
     if tuple(dlogits.shape) != expected:
         raise ValueError(f"dlogits has shape {tuple(dlogits.shape)}: expected {expected} "
@@ -149,8 +150,11 @@ def backward(params: dict, image, cfg, dlogits) -> dict:
     z_norm = layer_norm(z, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
 
     # head and pooling
-    d_pooled, grads["head.weight"], grads["head.bias"] = linear_backward(pool(z_norm, cfg), params["head.weight"],
-                                                                         dlogits)
+    if cfg.num_classes:
+        d_pooled, grads["head.weight"], grads["head.bias"] = linear_backward(pool(z_norm, cfg), params["head.weight"],
+                                                                             dlogits)
+    else:
+        d_pooled = dlogits
     d_z = xp.zeros(z_norm.shape, dtype=z_norm.dtype, device=device(z_norm))
     if cfg.pool == "cls":
         d_z[..., 0, :] = d_pooled

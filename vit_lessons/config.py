@@ -39,7 +39,8 @@ class ViTConfig:
     num_heads  : attention heads; ``d_model`` must be divisible by it.
     d_ff       : F, hidden width of each block's MLP.
     num_layers : L, encoder blocks.
-    num_classes: K, outputs of the classification head.
+    num_classes: K, outputs of the classification head; 0 for a model without a head (a feature
+                 extractor such as DINO's), whose forward returns the pooled features (..., D).
     pool       : "mean" (average the patch tokens) or "cls" (prepend a class token, read token 0).
     ln_eps     : epsilon of every LayerNorm (1e-6, as in the paper's code, timm and torchvision).
     """
@@ -73,10 +74,10 @@ class ViTConfig:
         H, W = self.image_size
         _positive_int("image_size[0] (H)", H)
         _positive_int("image_size[1] (W)", W)
-        for name in ("channels", "patch_size", "stride", "d_model", "num_heads", "d_ff",
-                     "num_layers", "num_classes"):
+        for name in ("channels", "patch_size", "stride", "d_model", "num_heads", "d_ff", "num_layers"):
             _positive_int(name, getattr(self, name))
         _positive_int("padding", self.padding, allow_zero=True)
+        _positive_int("num_classes", self.num_classes, allow_zero=True)  # 0: no head
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}: "
@@ -213,8 +214,9 @@ def param_shapes(cfg: ViTConfig) -> dict[str, tuple[int, ...]]:
         shapes[b + "mlp.fc2.bias"] = (D,)
     shapes["norm.weight"] = (D,)
     shapes["norm.bias"] = (D,)
-    shapes["head.weight"] = (K, D)
-    shapes["head.bias"] = (K,)
+    if K:  # a model without a head (num_classes=0) ends at the pooled features
+        shapes["head.weight"] = (K, D)
+        shapes["head.bias"] = (K,)
     return shapes
 
 

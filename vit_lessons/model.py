@@ -127,8 +127,9 @@ def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = Fa
     params: the canonical layout (numpy arrays or torch tensors; converted to the kind, dtype
             and device of ``images`` when they differ; tensors of the right kind keep autograd).
     images: (H, W, C) or (B, H, W, C), channels last, numpy or torch.
-    Returns logits (K,) or (B, K) of the same kind as ``images``; with ``return_attention``
-    also the attention probabilities of every block, (L, [B,] heads, T, T).
+    Returns logits (K,) or (B, K) of the same kind as ``images`` (a model without a head,
+    ``cfg.num_classes == 0``: the pooled features (D,) or (B, D)); with ``return_attention`` also the
+    attention probabilities of every block, (L, [B,] heads, T, T).
     """
     check_images(images, cfg)
     check_params(params, cfg)
@@ -142,14 +143,16 @@ def forward_steps(params: dict, images, cfg: ViTConfig):
     """The steps of :func:`forward`, without its checks and conversions (params already of the
     images' kind and dtype).
 
-    Returns (logits (..., K), a list of each block's attention probabilities (..., heads, T, T)):
+    Returns (logits (..., K) (without a head: the pooled features (..., D)), a list of each block's
+    attention probabilities (..., heads, T, T)):
     the blocks' own arrays, so with torch they are the tensors autograd differentiates through
     (a stacked copy of them would sit outside the graph).
     """
     z0 = embed(images, params, cfg)
     zL, attentions = encoder(z0, params, cfg)
     zL = layer_norm(zL, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
-    return head(pool(zL, cfg), params), attentions
+    pooled = pool(zL, cfg)
+    return (head(pooled, params) if cfg.num_classes else pooled), attentions
 
 
 def to_torch(params: dict, dtype=None, device=None, requires_grad: bool = False) -> dict:
