@@ -1,7 +1,13 @@
-import numpy as np
-import pytest
+import os
 
-import vit_lessons as V
+# No test reaches the Hugging Face hub: huggingface_hub reads this when it is first imported.  Tests of the
+# online and offline paths run in subprocesses with an environment of their own.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import vit_lessons as V  # noqa: E402
 
 
 def small_config(pool="cls", **changes):
