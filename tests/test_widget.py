@@ -9,7 +9,7 @@ from ipywidgets.embed import dependency_state, embed_data
 
 import vit_lessons as V
 from vit_lessons import interpret
-from vit_lessons.widgets import AttentionExplorer, dequantize, explorer_with_controls, quantize
+from vit_lessons.widgets import AttentionExplorer, dequantize, explorer_with_controls, quantize, storage
 
 from .conftest import small_config
 
@@ -24,29 +24,36 @@ def images_for(cfg, n, rng):
     return rng.random((n, *cfg.image_size, cfg.channels)).astype(np.float32)
 
 
-def test_quantize_round_trip_within_half_a_step(rng):
+def code_error(q, scales):
+    """The largest error of a byte of the square-root code: scale (2 byte + 1) / (2 * 255^2)."""
+    return np.asarray(scales)[..., None] * (2.0 * q + 1) / (2 * 255**2) + 1e-7
+
+
+def test_quantize_round_trip_per_row(rng):
     a = softmax_rows(rng, (3, 5, 9, 9))
     q, scales = quantize(a)
-    assert q.dtype == np.uint8 and q.shape == a.shape and scales.shape == (3, 5)
-    np.testing.assert_allclose(scales, a.max(axis=(-2, -1)) / 255, rtol=1e-6)
-    err = np.abs(dequantize(q, scales) - a)
-    assert np.all(err <= scales[..., None, None] / 2 + 1e-7)
-    assert q.max() == 255  # each matrix uses the whole range
+    assert q.dtype == np.uint8 and q.shape == a.shape and scales.shape == (3, 5, 9)
+    np.testing.assert_allclose(scales, a.max(axis=-1), rtol=1e-6)
+    assert np.all(np.abs(dequantize(q, scales) - a) <= code_error(q, scales))
+    assert np.all(q.max(-1) == 255)  # each row uses the whole range
 
 
-def test_quantize_keeps_small_matrices_resolved(rng):
-    # a near-uniform matrix (entries ~1/T) keeps ~8 bits of resolution thanks to its own scale
-    a = np.full((1, 64, 64), 1 / 64) + 1e-4 * rng.random((1, 64, 64))
-    q, scales = quantize(a)
-    assert np.max(np.abs(dequantize(q, scales) - a)) <= scales[0] / 2 + 1e-9
-    assert scales[0] < 1e-4
+def test_quantize_keeps_small_weights_resolved(rng):
+    # a 197-token row with one large weight: a linear byte code would round every other weight to 0 or 1
+    row = np.full(197, 0.5 / 196) * (1 + 0.5 * rng.random(197))
+    row[0] = 0.5
+    q, scales = quantize(row)
+    back = dequantize(q, scales)
+    assert np.all(q[1:] >= 15) and np.max(np.abs(back[1:] - row[1:]) / row[1:]) < 0.06
 
 
 def test_quantize_rejects_bad_input():
-    with pytest.raises(ValueError, match="matrices"):
-        quantize(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="rows"):
+        quantize(np.float64(3.0))
     with pytest.raises(ValueError, match="non-negative"):
         quantize(-np.ones((2, 2)))
+    with pytest.raises(ValueError, match="non-negative"):
+        quantize(np.array([0.5, np.nan]))
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])
@@ -55,17 +62,19 @@ def test_from_model_stores_every_layer_and_head(pool, rng):
     params = V.init_params(cfg, seed=3)
     images = images_for(cfg, 2, rng)
     w = AttentionExplorer.from_model(params, cfg, images, class_names=["a", "b", "c"], labels=[0, 2])
-    t, m = cfg.num_tokens, cfg.num_layers * cfg.num_heads + 1
+    t, L, H = cfg.num_tokens, cfg.num_layers, cfg.num_heads
+    assert storage(cfg)["head_queries"] == t and w.head_queries == t  # small: every head in full
     assert (w.num_images, w.height, w.width) == (2, 12, 8)
     assert w.grid == [3, 2] and w.num_prefix_tokens == (1 if pool == "cls" else 0)
-    assert len(w.images) == 2 * 12 * 8 * 3 and len(w.attention) == 2 * m * t * t and len(w.scales) == 2 * m
+    rows = L * H * t + t
+    assert len(w.images) == 2 * 12 * 8 * 3 and len(w.attention) == 2 * rows * t and len(w.scales) == 4 * 2 * rows
     assert w.captions[1].endswith("true c") and w.captions[0].startswith("predicted ")
 
     _, attn = V.forward(params, images, cfg, return_attention=True)  # (L, N, heads, T, T)
-    stored = w.matrices()  # (N, M, T, T)
-    expected = attn.transpose(1, 0, 2, 3, 4).reshape(2, m - 1, t, t)
-    step = np.asarray(w.scales).reshape(2, m)[:, :-1, None, None]
-    assert np.all(np.abs(stored[:, :-1] - expected) <= step / 2 + 1e-6)
+    stored = w.stored()
+    assert stored["means"] is None and stored["heads"].shape == (2, L, H, t, t)
+    expected = attn.transpose(1, 0, 2, 3, 4)
+    assert np.all(np.abs(stored["heads"] - expected) <= expected.max(-1, keepdims=True) / 254 + 1e-6)
     np.testing.assert_array_equal(np.frombuffer(w.images, np.uint8).reshape(2, 12, 8, 3),
                                   np.rint(images * 255).astype(np.uint8))
 
@@ -77,18 +86,71 @@ def test_rollout_is_interpret_rollout(rng):
     w = AttentionExplorer.from_model(params, cfg, images)
     _, attn = V.forward(params, images, cfg, return_attention=True)
     expected = interpret.rollout(attn, head_fusion="mean")  # (N, T, T)
-    m = cfg.num_layers * cfg.num_heads + 1
-    step = np.asarray(w.scales).reshape(3, m)[:, -1, None, None]
-    assert np.all(np.abs(w.matrices()[:, -1] - expected) <= step / 2 + 1e-6)
-    # rows of a product of row-stochastic matrices sum to 1, up to T half-steps of quantisation
-    assert np.all(np.abs(w.matrices()[:, -1].sum(-1) - 1.0) <= cfg.num_tokens * step[..., 0] / 2 + 1e-6)
+    stored = w.stored()["rollout"]
+    assert np.all(np.abs(stored - expected) <= expected.max(-1, keepdims=True) / 254 + 1e-6)
+    # rows of a product of row-stochastic matrices sum to 1, up to the code's error on each entry
+    assert np.all(np.abs(stored.sum(-1) - 1.0) <= cfg.num_tokens * expected.max() / 254)
+
+
+B16_ATTENTION = dict(image_size=(224, 224), patch_size=16, d_model=48, num_heads=12, d_ff=96, num_layers=12,
+                     num_classes=10)
+
+
+def embedded_bytes(widget) -> int:
+    """What the widget really adds to a page that embeds it (ipywidgets' own embedding)."""
+    state = dependency_state([widget], drop_defaults=False)  # this widget and its layout, not every live widget
+    return len(json.dumps(embed_data(views=[widget], state=state, drop_defaults=False)["manager_state"]))
+
+
+def test_b16_sized_state_is_under_a_megabyte_per_image(rng):
+    """197 tokens, 12 layers x 12 heads (a narrow width keeps the test fast: the attention's size does not
+    depend on it): each head keeps its CLS row, each layer its mean in full, and the rollout."""
+    cfg = V.ViTConfig(**B16_ATTENTION)
+    params = V.init_params(cfg, seed=0)
+    images = images_for(cfg, 2, rng)
+    layout = storage(cfg)
+    assert layout == {"head_queries": 1, "heads": 144, "means": 12 * 197, "rollout": 197, "rows": 2705}
+    one = AttentionExplorer.from_model(params, cfg, images[:1])
+    two = AttentionExplorer.from_model(params, cfg, images)
+    sizes = embedded_bytes(one), embedded_bytes(two)
+    assert sizes[0] <= 1_000_000 and sizes[1] - sizes[0] <= 1_000_000, sizes
+    assert abs(two.state_nbytes() - sizes[1]) < 0.02 * sizes[1]
+
+    _, attn = V.forward(params, images, cfg, return_attention=True)  # (L, N, heads, T, T)
+    stored = two.stored()
+    cls_rows = attn[:, :, :, :1].transpose(1, 0, 2, 3, 4)              # (N, L, heads, 1, T)
+    means = attn.mean(2).transpose(1, 0, 2, 3)                           # (N, L, T, T)
+    assert stored["heads"].shape == cls_rows.shape and stored["means"].shape == means.shape
+    for got, want in ((stored["heads"], cls_rows), (stored["means"], means),
+                      (stored["rollout"], interpret.rollout(attn))):
+        assert np.all(np.abs(got - want) <= want.max(-1, keepdims=True) / 254 + 1e-6)
+
+
+def test_storage_choices(rng):
+    big = V.ViTConfig(**B16_ATTENTION)
+    assert storage(big, "all")["head_queries"] == 197 and storage(big, "cls")["heads"] == 144
+    mean_pooled = storage(big.replace(pool="mean"))
+    assert mean_pooled["head_queries"] == 0 and mean_pooled["rows"] == 12 * 196 + 196  # no CLS row to keep
+    assert storage(small_config(), "cls") == {"head_queries": 1, "heads": 4, "means": 14, "rollout": 7, "rows": 25}
+    with pytest.raises(ValueError, match=r"heads='some'"):
+        storage(big, "some")
+    with pytest.raises(ValueError, match="max_state_bytes"):  # every head in full is 7.5 MB per image
+        AttentionExplorer.from_model(V.init_params(big, 0), big, images_for(big, 1, rng), heads="all")
+
+
+def test_model_without_head_and_separate_pixels(rng):
+    cfg = small_config(num_classes=0)
+    images = images_for(cfg, 2, rng)
+    shown = (255 * rng.random((2, 12, 8, 3))).astype(np.uint8)
+    w = AttentionExplorer.from_model(V.init_params(cfg, 0), cfg, (images - 0.5) / 0.25, pixels=shown)
+    assert w.captions == ["", ""]
+    np.testing.assert_array_equal(np.frombuffer(w.images, np.uint8).reshape(shown.shape), shown)
 
 
 def test_state_size_of_the_tiny_model_on_four_images(rng):
     cfg = V.preset("tiny")
     w = AttentionExplorer.from_model(V.init_params(cfg, seed=0), cfg, images_for(cfg, 4, rng))
-    state = dependency_state([w], drop_defaults=False)  # this widget and its layout, not every live widget
-    embedded = len(json.dumps(embed_data(views=[w], state=state, drop_defaults=False)["manager_state"]))
+    embedded = embedded_bytes(w)
     # the estimate matches what an embedding really writes, and stays far below a 2 MB page
     assert abs(w.state_nbytes() - embedded) < 0.02 * embedded
     assert embedded < 400_000, embedded

@@ -1,9 +1,11 @@
 """The attention explorer in a real browser, offline: on a static Jupyter Book page and live in JupyterLab.
 
-Static: a one-page Jupyter Book (the book's own builder, execution on) shows two explorers: a plain
-one, and one with Python controls (which need a kernel and must degrade gracefully).  The page is
-opened in Debian's Chromium with the widget runtime served from npm/PyPI copies
-(tests/browser.py); a click on a patch must change the drawn heat map, with no JavaScript error.
+Static: a one-page Jupyter Book (the book's own builder, execution on) shows three explorers: a plain
+one, one with Python controls (which need a kernel and must degrade gracefully), and one at ViT-B/16's
+attention size (197 tokens, 12 layers x 12 heads: the compact state), and chapter 4's attention
+playground.  The page is opened in Debian's Chromium with the widget runtime served from npm/PyPI
+copies (tests/browser.py); clicks and keys must change what is drawn, with no JavaScript error, and the
+playground's numbers must be the library's softmax of what it shows.
 
 Live: JupyterLab runs a notebook that shows an explorer; a click reaches Python (the ``query``
 trait) and a change made in Python redraws the explorer.
@@ -16,6 +18,7 @@ import sys
 import time
 
 import nbformat
+import numpy as np
 import pytest
 
 from .browser import (
@@ -87,7 +90,7 @@ def discs(n, size=32, seed=0):
     yy, xx = np.mgrid[:size, :size]
     out = 0.15 * rng.random((n, size, size, 3))
     for i in range(n):
-        cy, cx, r = rng.integers(8, size - 8, 2).tolist() + [6]
+        cy, cx, r = rng.integers(size // 4, size - size // 4, 2).tolist() + [size // 5]
         out[i][(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = rng.uniform(0.5, 1.0, 3)
     return out.astype(np.float32)
 
@@ -101,6 +104,18 @@ AttentionExplorer.from_model(params, cfg, images, names=["disc 1", "disc 2", "di
 mean_cfg = cfg.replace(pool="mean")
 models = {"CLS pooling": (cfg, params), "mean pooling": (mean_cfg, V.init_params(mean_cfg, seed=1))}
 explorer_with_controls(models, discs(4, seed=1), per_view=2)
+```
+
+```{code-cell} ipython3
+# ViT-B/16's attention shape (197 tokens, 12 layers x 12 heads) on a narrow random model
+big = V.ViTConfig(image_size=224, patch_size=16, d_model=48, num_heads=12, d_ff=96, num_layers=12, num_classes=0)
+AttentionExplorer.from_model(V.init_params(big, seed=0), big, discs(1, size=224, seed=2))
+```
+
+```{code-cell} ipython3
+from vit_lessons.widgets import AttentionPlayground
+
+AttentionPlayground()
 ```
 '''
 
@@ -132,18 +147,21 @@ def test_static_page_embeds_compact_widget_state(site):
     html = (html_dir / "explorer.html").read_text(encoding="utf-8")
     state_text = embedded_state(html)
     models = json.loads(state_text)["state"]
-    explorers = [m for m in models.values() if m["model_name"] == "AnyModel"]
-    assert len(explorers) == 2
+    widgets = [m for m in models.values() if m["model_name"] == "AnyModel"]
+    explorers = [m for m in widgets if m["state"]["_esm"].startswith("// The attention explorer")]
+    playgrounds = [m for m in widgets if m["state"]["_esm"].startswith("// The attention playground")]
+    assert len(explorers) == 3 and len(playgrounds) == 1 and len(widgets) == 4  # the ES modules are in the state
     for m in explorers:
-        assert m["state"]["_esm"].startswith("// The attention explorer")  # the ES module is in the state
-        assert {b["path"][0] for b in m["buffers"]} == {"images", "attention"}
+        assert {b["path"][0] for b in m["buffers"]} == {"images", "attention", "scales"}
+    big = len(json.dumps(explorers[2]))
     page, state = len(html.encode()), len(state_text.encode())
     report = (f"one-page book built in {seconds:.1f} s; explorer.html {page} bytes, embedded widget state {state} "
-              f"bytes (tiny model: 3 images + 2 images with Python controls)")
+              f"bytes (tiny model: 3 images + 2 images with Python controls; ViT-B/16's attention size: 1 image "
+              f"{big} bytes; the playground)")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "widget_page_size.txt").write_text(report + "\n")
     print(report)
-    assert page < 2_000_000 and state < 1_000_000, report
+    assert page < 2_000_000 and state < 1_800_000 and big < 1_000_000, report
 
 
 def test_explorer_works_on_the_static_page_in_chromium(site):
@@ -151,7 +169,7 @@ def test_explorer_works_on_the_static_page_in_chromium(site):
     with serve_directory(html_dir) as base, chromium() as browser:
         session = open_page(browser, f"{base}/explorer.html")
         page = session.page
-        assert wait_for_explorers(page, count=2) == 2
+        assert wait_for_explorers(page, count=3) == 3
         start = canvas_digest(page)
         assert canvas_colours(page) > 100  # an image under a heat map, not a blank canvas
 
@@ -189,6 +207,129 @@ def test_explorer_works_on_the_static_page_in_chromium(site):
         served = " ".join(session.served)
         for needed in ["require.min.js", "html-manager@1.0.6/dist/embed-amd.js", "anywidget@"]:
             assert needed in served, f"{needed} was not loaded: {session.served}"
+
+
+def test_explorer_keys_and_compact_state_in_chromium(site):
+    """The arrow keys move the query patch (Home: back to the CLS token); at ViT-B/16's size every head
+    keeps its CLS row only, and a patch query with a head chosen says so and shows the mean of the heads."""
+    html_dir, _ = site
+    with serve_directory(html_dir) as base, chromium() as browser:
+        session = open_page(browser, f"{base}/explorer.html")
+        page = session.page
+        wait_for_explorers(page, count=3)
+        canvas = page.locator("canvas.vitx-canvas").first
+        start = canvas_digest(page)
+        canvas.focus()
+        page.keyboard.press("ArrowRight")                         # from the CLS token to patch (0, 0)
+        first = canvas_digest(page)
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowRight")                         # patch (1, 1)
+        assert "patch (1, 1)" in page.locator(".vitx-info").first.inner_text()
+        moved = canvas_digest(page)
+        assert len({start, first, moved}) == 3
+        page.keyboard.press("Home")
+        assert canvas_digest(page) == start
+
+        big = page.locator(".vitx").nth(2)
+        assert big.locator("select.vitx-head option").nth(1).inner_text() == "head 1 (CLS row)"
+        cls_mean = canvas_digest(page, 2)
+        big.locator("select.vitx-head").select_option("3")       # head 4, CLS query: stored
+        cls_head = canvas_digest(page, 2)
+        assert cls_head != cls_mean and "stored for" not in big.locator(".vitx-info").inner_text()
+        click_patch(page, 7, 7, index=2)                          # a patch query with a head chosen
+        info = big.locator(".vitx-info").inner_text()
+        assert "head 4 is stored for the CLS token's row only: showing the mean of heads" in info
+        big.locator("select.vitx-head").select_option("-1")
+        assert "stored for" not in big.locator(".vitx-info").inner_text()
+        big.locator("select.vitx-mode").select_option("rollout")
+        assert "rollout" in big.locator(".vitx-info").inner_text()
+        big.screenshot(path=str(ARTIFACTS / "widget_explorer_b16.png"))
+        assert session.errors == [], "\n".join(session.errors)
+
+
+def playground_numbers(page) -> dict:
+    """What the playground shows: its vectors (from the plane's handles), scale and weights (from the table)."""
+    return page.evaluate("""() => {
+        const root = document.querySelector('.vitp');
+        const handles = (kind) => [...root.querySelectorAll(`g.vitp-${kind}`)].map(g => [+g.dataset.x, +g.dataset.y]);
+        const table = (cls) => [...root.querySelectorAll(`table.${cls} tr`)].slice(1)
+            .map(tr => [...tr.querySelectorAll('td')].filter(td => td.dataset.value !== undefined)
+                        .map(td => +td.dataset.value));
+        return {queries: handles('queries'), keys: handles('keys'), scale: +root.dataset.scale,
+                weights: table('vitp-weights'), outputs: table('vitp-outputs')};
+    }""")
+
+
+def check_against_the_library(shown: dict) -> np.ndarray:
+    """The playground's weights and outputs equal vit_lessons.softmax of its own vectors and scale."""
+    import vit_lessons as V
+    from vit_lessons.widgets.playground import COLOURS
+
+    q, k = np.array(shown["queries"]), np.array(shown["keys"])
+    weights = V.softmax(shown["scale"] * q @ k.T, axis=-1)
+    assert np.abs(np.array(shown["weights"]) - weights).max() <= 1e-12
+    assert np.abs(np.array(shown["outputs"]) - weights @ np.array(COLOURS[:len(q)])).max() <= 1e-12
+    return weights
+
+
+def test_playground_in_chromium(site):
+    html_dir, _ = site
+    with serve_directory(html_dir) as base, chromium() as browser:
+        session = open_page(browser, f"{base}/explorer.html")
+        page = session.page
+        page.wait_for_selector(".vitp table.vitp-weights td[data-value]")
+        start = playground_numbers(page)
+        assert start["scale"] == pytest.approx(2 ** -0.5) and len(start["queries"]) == 4
+        check_against_the_library(start)
+
+        # keyboard: focus query 1 and move it right by 3 steps of 0.1 (and up by one step of 0.5 with Shift)
+        handle = page.locator("g.vitp-queries").first
+        assert "query of token 1" in handle.get_attribute("aria-label")
+        handle.focus()
+        for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Shift+ArrowUp"):
+            page.keyboard.press(key)
+        moved = playground_numbers(page)
+        assert moved["queries"][0] == pytest.approx([start["queries"][0][0] + 0.3, start["queries"][0][1] + 0.5])
+        assert moved["weights"][0] != start["weights"][0]
+        check_against_the_library(moved)
+
+        # the mouse: drag query 2 (drawn above key 2) to the plane's centre, (0, 0): its row becomes uniform
+        query = page.locator("g.vitp-queries").nth(1)
+        box, plane = query.bounding_box(), page.locator("svg.vitp-plane").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(plane["x"] + plane["width"] / 2, plane["y"] + plane["height"] / 2, steps=5)
+        page.mouse.up()
+        dragged = playground_numbers(page)
+        assert np.abs(np.array(dragged["queries"][1])).max() <= 0.03
+        assert np.ptp(check_against_the_library(dragged)[1]) < 0.05
+
+        # typing a number into the table
+        page.get_by_label("key of token 3, y").fill("-2.5")
+        page.get_by_label("key of token 3, y").press("Enter")
+        assert playground_numbers(page)["keys"][2][1] == -2.5
+
+        # the scale: the 1/sqrt(d) and 1 buttons, then the slider's far ends (uniform and saturated rows)
+        page.locator("button.vitp-one").click()
+        assert playground_numbers(page)["scale"] == 1
+        slider = page.get_by_label("scale s of the scores (log scale)")
+        slider.focus()
+        page.keyboard.press("Home")
+        soft = check_against_the_library(playground_numbers(page))
+        page.keyboard.press("End")
+        hard = check_against_the_library(playground_numbers(page))
+        assert playground_numbers(page)["scale"] == 16
+        assert soft.max() < 0.4 and hard[[0, 2, 3]].max(axis=1).min() > 0.99  # (query 2 is at the origin)
+        page.locator("g.vitp-queries").first.focus()              # selects query 1's row
+        assert "query 1 puts 100.0%" in page.locator(".vitp-info").inner_text()
+        assert "saturated" in page.locator(".vitp-info").inner_text()
+
+        # a preset replaces the vectors
+        page.get_by_label("preset").select_option("all keys alike (uniform weights)")
+        uniform = check_against_the_library(playground_numbers(page))
+        np.testing.assert_allclose(uniform, 0.25)
+        page.locator(".vitp").screenshot(path=str(ARTIFACTS / "widget_playground.png"))
+        assert session.errors == [], "\n".join(session.errors)
 
 
 def test_only_the_substituted_scripts_lose_their_integrity_hash(site):

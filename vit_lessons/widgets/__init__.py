@@ -1,5 +1,7 @@
-"""Interactive widgets for the book: the attention explorer (an anywidget that also runs on the static site)."""
+"""Interactive widgets for the book (anywidgets that also run on the static site): the attention explorer
+(chapters 9 and 9b) and the attention playground (chapter 4)."""
 
-from .explorer import AttentionExplorer, dequantize, explorer_with_controls, quantize
+from .explorer import AttentionExplorer, dequantize, explorer_with_controls, quantize, storage
+from .playground import AttentionPlayground
 
-__all__ = ["AttentionExplorer", "dequantize", "explorer_with_controls", "quantize"]
+__all__ = ["AttentionExplorer", "AttentionPlayground", "dequantize", "explorer_with_controls", "quantize", "storage"]

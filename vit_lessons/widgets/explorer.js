@@ -4,10 +4,14 @@
 // Jupyter kernel and on a static page where the embedded widget state is all there is.
 //
 // State (written by vit_lessons/widgets/explorer.py):
-//   images      bytes (N, H, W, 3) uint8 RGB
-//   attention   bytes (N, M, T, T) uint8, M = L * heads + 1; matrix m = layer * heads + head, the
-//               last one (m = L * heads) is the attention rollout
-//   scales      (N * M) floats: probability = byte * scale, one scale per matrix
+//   images       bytes (N, H, W, 3) uint8 RGB
+//   attention    bytes (N, R, T) uint8: rows of attention matrices, per image in this order (storage()):
+//                heads   L * heads * Q rows, row (layer * heads + head) * Q + q: query q's row of a head,
+//                        for the queries q < Q = head_queries (Q = T: every head's full matrix)
+//                means   L * T rows, the mean of a layer's heads in full (only when Q < T)
+//                rollout T rows, the attention rollout
+//   scales       bytes (N, R) float32: probability = scale * (byte / 255)^2, one scale per row
+//   head_queries Q
 //   grid [gh, gw], patch_size, stride, padding, num_prefix_tokens (1 with a CLS token, else 0)
 //   view: image_index, layer, head (-1 = mean over heads), mode ("attention" | "rollout"),
 //         direction ("row": where the query attends | "column": what attends to it),
@@ -61,43 +65,71 @@ function element(tag, attrs = {}, children = []) {
   return node;
 }
 
+function floatsOf(value) {
+  // A float32 binary trait, copied so that its alignment does not matter.
+  const bytes = bytesOf(value);
+  return new Float32Array(bytes.slice().buffer, 0, Math.floor(bytes.length / 4));
+}
+
+// byte -> (byte / 255)^2, the inverse of quantize()'s square-root code
+const SQUARES = Float32Array.from({ length: 256 }, (_, b) => (b / 255) * (b / 255));
+
 function readData(model) {
   const [gh, gw] = model.get("grid") || [0, 0];
   const d = {
     n: model.get("num_images"), h: model.get("height"), w: model.get("width"),
     gh, gw, P: model.get("patch_size"), stride: model.get("stride"), pad: model.get("padding"),
     prefix: model.get("num_prefix_tokens"), L: model.get("num_layers"), H: model.get("num_heads"),
+    Q: model.get("head_queries"),
     names: model.get("image_names") || [], captions: model.get("captions") || [],
     images: bytesOf(model.get("images")), attention: bytesOf(model.get("attention")),
-    scales: model.get("scales") || [],
+    scales: floatsOf(model.get("scales")),
   };
   d.T = d.prefix + gh * gw;
-  d.M = d.L * d.H + 1;
-  d.ok = d.n > 0 && d.attention.length === d.n * d.M * d.T * d.T && d.images.length === d.n * d.h * d.w * 3;
+  d.meansRow = d.L * d.H * d.Q; // first row of the means (if stored) and then of the rollout
+  d.rolloutRow = d.meansRow + (d.Q < d.T ? d.L * d.T : 0);
+  d.R = d.rolloutRow + d.T; // rows per image
+  d.ok = d.n > 0 && d.T > 0 && d.attention.length === d.n * d.R * d.T && d.scales.length === d.n * d.R
+    && d.images.length === d.n * d.h * d.w * 3;
   return d;
 }
 
-function vectorOf(d, image, m, query, direction) {
-  // One row (direction "row") or column ("column") of matrix m of an image, dequantised: (T,).
-  const T = d.T, base = (image * d.M + m) * T * T, scale = d.scales[image * d.M + m];
-  const out = new Float32Array(T);
+function matrixVector(d, image, first, query, direction) {
+  // Row `query` (direction "row") or column `query` ("column") of the T x T matrix stored as rows
+  // first .. first + T - 1 of an image, dequantised: (T,).
+  const T = d.T, out = new Float32Array(T), base = image * d.R + first;
   for (let t = 0; t < T; t++) {
-    const at = direction === "row" ? base + query * T + t : base + t * T + query;
-    out[t] = d.attention[at] * scale;
+    const row = direction === "row" ? base + query : base + t;
+    out[t] = d.scales[row] * SQUARES[d.attention[row * T + (direction === "row" ? t : query)]];
   }
   return out;
 }
 
+function headStored(d, query, direction) {
+  // Is a head's map for this query and direction stored?  Full matrices: always; else rows of q < Q.
+  return d.Q === d.T || (direction === "row" && query < d.Q);
+}
+
 function valuesFor(d, view) {
-  // The map to draw: (T,) values for the current image, matrix choice, query and direction.
-  if (view.mode === "rollout") return vectorOf(d, view.image, d.L * d.H, view.query, view.direction);
-  if (view.head >= 0) return vectorOf(d, view.image, view.layer * d.H + view.head, view.query, view.direction);
+  // The map to draw: {values (T,), note} for the current image, matrix choice, query and direction.
+  const { image, query, direction, layer } = view;
+  if (view.mode === "rollout") return { values: matrixVector(d, image, d.rolloutRow, query, direction), note: "" };
+  const headFirst = (h) => (layer * d.H + h) * d.Q;
+  let note = "";
+  if (view.head >= 0) {
+    if (d.Q === d.T) return { values: matrixVector(d, image, headFirst(view.head), query, direction), note };
+    if (headStored(d, query, direction)) {
+      return { values: matrixVector(d, image, headFirst(view.head), query, "row"), note };
+    }
+    note = `head ${view.head + 1} is stored for the CLS token's row only: showing the mean of heads`;
+  }
+  if (d.Q < d.T) return { values: matrixVector(d, image, d.meansRow + layer * d.T, query, direction), note };
   const mean = new Float32Array(d.T);
   for (let h = 0; h < d.H; h++) {
-    const v = vectorOf(d, view.image, view.layer * d.H + h, view.query, view.direction);
+    const v = matrixVector(d, image, headFirst(h), query, direction);
     for (let t = 0; t < d.T; t++) mean[t] += v[t] / d.H;
   }
-  return mean;
+  return { values: mean, note };
 }
 
 function render({ model, el }) {
@@ -127,7 +159,8 @@ function render({ model, el }) {
     ui.layer = element("select", { class: "vitx-layer", "aria-label": "layer" });
     for (let l = 0; l < d.L; l++) ui.layer.appendChild(option(l, `layer ${l + 1}`));
     ui.head = element("select", { class: "vitx-head", "aria-label": "head" }, [option(-1, "mean of heads")]);
-    for (let h = 0; h < d.H; h++) ui.head.appendChild(option(h, `head ${h + 1}`));
+    const only = d.Q < d.T ? " (CLS row)" : ""; // what a head keeps when only its CLS row is stored
+    for (let h = 0; h < d.H; h++) ui.head.appendChild(option(h, `head ${h + 1}${only}`));
     ui.cls = element("button", { class: "vitx-cls", type: "button", text: "CLS as query" });
     if (d.prefix === 0) {
       ui.cls.disabled = true;
@@ -145,13 +178,16 @@ function render({ model, el }) {
     ui.clipText = element("span", { class: "vitx-value" });
     ui.grid = element("input", { class: "vitx-grid-toggle", type: "checkbox", "aria-label": "patch grid" });
 
-    const scale = Math.max(1, Math.floor(320 / Math.max(d.h, d.w))) || 1;
+    // an integer zoom: 10x for a 32-pixel image (320 px), 2x for a 224-pixel photograph (448 px)
+    const scale = Math.min(10, Math.max(1, Math.floor(448 / Math.max(d.h, d.w)))) || 1;
     const fit = Math.min(1, 448 / Math.max(d.h * scale, d.w * scale));
     ui.px = scale * fit; // canvas pixels per image pixel
     ui.canvas = element("canvas", {
       class: "vitx-canvas", width: String(Math.round(d.w * ui.px)), height: String(Math.round(d.h * ui.px)),
       "data-grid": `${d.gh},${d.gw}`, "data-stride": String(d.stride), "data-padding": String(d.pad),
-      "data-scale": String(ui.px),
+      "data-scale": String(ui.px), tabindex: "0", role: "img",
+      "aria-label": "attention map: click a patch, or move the query patch with the arrow keys (Home: the "
+        + "CLS token)",
     });
     ui.bar = element("canvas", { class: "vitx-bar", width: "14", height: ui.canvas.height });
     ui.barMax = element("div", { class: "vitx-bar-label" });
@@ -194,8 +230,29 @@ function render({ model, el }) {
       const t = tokenAt(e);
       if (t !== null) set("query", t);
     });
+    ui.canvas.addEventListener("keydown", onKey);
     loadImage();
     draw();
+  }
+
+  function onKey(event) {
+    // Arrow keys move the query patch (from the CLS token they start at the top-left patch); Home
+    // selects the CLS token.
+    const steps = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+    let next = null;
+    const q = Math.min(Math.max(0, Math.round(Number(get("query")) || 0)), d.T - 1);
+    if (event.key in steps) {
+      const [di, dj] = steps[event.key];
+      if (q < d.prefix) next = d.prefix;
+      else {
+        const p = q - d.prefix, i = Math.floor(p / d.gw) + di, j = (p % d.gw) + dj;
+        next = d.prefix + Math.min(d.gh - 1, Math.max(0, i)) * d.gw + Math.min(d.gw - 1, Math.max(0, j));
+      }
+    } else if (event.key === "Home" && d.prefix > 0) next = 0;
+    if (next === null) return;
+    event.preventDefault(); // the arrow keys would scroll the page
+    hover = null;
+    set("query", next);
   }
 
   function tokenAt(event) {
@@ -253,7 +310,7 @@ function render({ model, el }) {
     ui.clipText.textContent = `${v.clip}`;
     ui.grid.checked = v.grid;
 
-    const values = valuesFor(d, v);
+    const { values, note } = valuesFor(d, v);
     const patches = values.subarray(d.prefix);
     const lo = Math.min(...patches);
     const hi = Math.max(lo, percentile(patches, v.clip));
@@ -314,11 +371,12 @@ function render({ model, el }) {
     if (d.prefix > 0) {
       text += ` · CLS ${v.direction === "row" ? "receives" : "gives"} ${values[0].toFixed(3)}`;
     }
+    if (note) text += ` · ${note}`;
     ui.info.textContent = text + (v.locked ? "" : " · click to keep this query");
     ui.caption.textContent = d.captions[v.image] || "";
   }
 
-  const structural = ["images", "attention", "scales", "grid", "num_images", "height", "width", "num_layers",
+  const structural = ["images", "attention", "scales", "head_queries", "grid", "num_images", "height", "width", "num_layers",
     "num_heads", "num_prefix_tokens", "patch_size", "stride", "padding", "image_names", "captions"];
   let pending = false; // several traits change together when Python swaps the data: rebuild once
   const onStructure = () => {
