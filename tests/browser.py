@@ -362,6 +362,35 @@ def click_patch(page, row: int, col: int, index: int = 0) -> str:
     return canvas_digest(page, index)
 
 
+# ---- the attention playground -----------------------------------------------------------------
+def playground_numbers(page) -> dict:
+    """What the playground shows: its vectors (from the plane's handles), scale and weights (from the table)."""
+    return page.evaluate("""() => {
+        const root = document.querySelector('.vitp');
+        const handles = (kind) => [...root.querySelectorAll(`g.vitp-${kind}`)].map(g => [+g.dataset.x, +g.dataset.y]);
+        const table = (cls) => [...root.querySelectorAll(`table.${cls} tr`)].slice(1)
+            .map(tr => [...tr.querySelectorAll('td')].filter(td => td.dataset.value !== undefined)
+                        .map(td => +td.dataset.value));
+        return {queries: handles('queries'), keys: handles('keys'), scale: +root.dataset.scale,
+                weights: table('vitp-weights'), outputs: table('vitp-outputs')};
+    }""")
+
+
+def playground_matches_the_library(shown: dict):
+    """The playground's weights and outputs equal vit_lessons.softmax of its own vectors and scale; returns
+    the weights (n, n)."""
+    import numpy as np
+
+    import vit_lessons as V
+    from vit_lessons.widgets.playground import COLOURS
+
+    q, k = np.array(shown["queries"]), np.array(shown["keys"])
+    weights = V.softmax(shown["scale"] * q @ k.T, axis=-1)
+    assert np.abs(np.array(shown["weights"]) - weights).max() <= 1e-12
+    assert np.abs(np.array(shown["outputs"]) - weights @ np.array(COLOURS[:len(q)])).max() <= 1e-12
+    return weights
+
+
 # ---- live Jupyter ------------------------------------------------------------------------------
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""

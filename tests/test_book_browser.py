@@ -4,7 +4,9 @@ The site is served on 127.0.0.1; the CDN scripts the pages load (MathJax, requir
 manager, anywidget) are served from local copies obtained from the npm registry and the installed
 wheels (tests/browser.py).  Each page must load without JavaScript errors, typeset its math, show
 its figures, and draw every attention explorer it has; on a page with an explorer, clicking a
-patch must change the heat map.  A full-page screenshot of each page is kept under
+patch and pressing an arrow key on it must change the heat map, and on a page with the attention
+playground (chapter 4) its weights must be the library's softmax of what it shows, before and after a
+key moves a query.  A full-page screenshot of each page is kept under
 artifacts/screenshots/ (a CI artefact, ignored by git).
 """
 
@@ -20,6 +22,8 @@ from .browser import (
     chromium,
     click_patch,
     open_page,
+    playground_matches_the_library,
+    playground_numbers,
     require_chromium,
     serve_directory,
     wait_for_explorers,
@@ -47,13 +51,22 @@ def test_page_in_chromium(site_and_browser, docname):
         math_errors = page.locator("mjx-merror").count()
         images = page.evaluate("""() => [...document.querySelectorAll('.cell_output img')]
                                         .map(i => ({src: i.src.slice(0, 80), ok: i.complete && i.naturalWidth > 0}))""")
-        # explorers are the book's anywidget models; other widgets (e.g. a progress bar) are plain ipywidgets
-        has_explorer = re.search(r'"_model_name":\s*"AnyModel"', page.content()) is not None
-        if has_explorer:
+        # the book's widgets are anywidget models, told apart by their ES module's first line; other widgets
+        # (e.g. a progress bar) are plain ipywidgets
+        content = page.content()
+        if re.search(r'"_esm":\s*"// The attention explorer', content):
             count = wait_for_explorers(page)
             before = canvas_digest(page)
             after = click_patch(page, row=1, col=1)
             assert count >= 1 and after != before, f"{docname}: clicking a patch did not change the explorer"
+            page.locator("canvas.vitx-canvas").first.press("ArrowRight")
+            assert canvas_digest(page) not in (before, after), f"{docname}: an arrow key did not move the query"
+        if re.search(r'"_esm":\s*"// The attention playground', content):
+            page.wait_for_selector(".vitp table.vitp-weights td[data-value]")
+            start = playground_matches_the_library(playground_numbers(page))
+            page.locator("g.vitp-queries").first.press("ArrowLeft")
+            moved = playground_matches_the_library(playground_numbers(page))
+            assert (moved != start).any(), f"{docname}: an arrow key did not move the playground's query"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{Path(docname).name}.png"), full_page=True)
     finally:
@@ -64,8 +77,12 @@ def test_page_in_chromium(site_and_browser, docname):
     assert all(i["ok"] for i in images), f"{docname}: figures that did not load: {[i for i in images if not i['ok']]}"
 
 
-def test_some_page_embeds_an_attention_explorer(site_and_browser):
-    """The explorer pages above are exercised only where one is embedded: make sure the book has one."""
+def test_the_book_embeds_its_widgets(site_and_browser):
+    """The widget checks above run only where a widget is embedded: make sure the book has an explorer
+    (chapter 9) and the playground (chapter 4)."""
     site = build_book()
-    pages = [p.name for p in site.rglob("*.html") if re.search(r'"_model_name":\s*"AnyModel"', p.read_text())]
-    assert pages, "no page of the built book embeds an AttentionExplorer"
+    pages = {p.name: p.read_text() for p in site.rglob("*.html")}
+    explorers = [name for name, html in pages.items() if re.search(r'"_esm":\s*"// The attention explorer', html)]
+    assert "09_looking_inside.html" in explorers, f"pages with an AttentionExplorer: {explorers}"
+    assert re.search(r'"_esm":\s*"// The attention playground', pages["04_attention.html"]), \
+        "chapter 4 does not embed the AttentionPlayground"

@@ -102,6 +102,8 @@ def test_preprocessor_read_from_the_checkpoint(saved):
     p = convert.hf_preprocessor(saved["features"])
     assert p == convert.ImagePreprocessor(resize=(224, 224), resample=3, mean=(0.485, 0.456, 0.406),
                                           std=(0.229, 0.224, 0.225))
+    assert str(p) == ("resize to 224 x 224 (bicubic), rescale by 1/255, normalise with mean (0.485, 0.456, 0.406) "
+                      "and std (0.229, 0.224, 0.225)")
     pixels = p.pixels(skimage.data.chelsea())
     assert pixels.shape == (224, 224, 3) and pixels.dtype == np.uint8
     np.testing.assert_allclose(p(pixels / 255.0), p(pixels), atol=1e-6)     # floats in [0, 1] are the same bytes
@@ -273,3 +275,33 @@ def test_fetch_takes_one_weights_file_preferring_safetensors():
     assert convert.files_to_fetch("a/b", ["config.json", "pytorch_model.bin"]) == ["config.json", "pytorch_model.bin"]
     with pytest.raises(ValueError, match=r"name='a/b': expected config.json and one of"):
         convert.files_to_fetch("a/b", ["config.json", "model-00001-of-00002.safetensors"])
+
+
+LEGACY = [(r"\.layers\.(\d+)\.", r".encoder.layer.\1."), (r"^layers\.(\d+)\.", r"encoder.layer.\1."),
+          (r"attention\.q_proj", "attention.attention.query"), (r"attention\.k_proj", "attention.attention.key"),
+          (r"attention\.v_proj", "attention.attention.value"), (r"attention\.o_proj", "attention.output.dense"),
+          (r"mlp\.fc1", "intermediate.dense"), (r"mlp\.fc2", "output.dense")]
+
+
+@pytest.mark.parametrize("kind", ["classifier", "features"])
+def test_checkpoints_written_by_transformers_4_load_the_same(saved, tmp_path, kind):
+    """The hub's ViT checkpoints were converted with transformers 4, whose names differ
+    (encoder.layer.i.attention.attention.query, intermediate.dense, ...); from_pretrained renames them."""
+    import re
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / kind
+    shutil.copytree(saved[kind], folder)
+    tensors = load_file(folder / "model.safetensors")
+    renamed = {}
+    for name, tensor in tensors.items():
+        for pattern, old in LEGACY:
+            name = re.sub(pattern, old, name)
+        renamed[name] = tensor
+    assert any(".attention.attention.query." in k for k in renamed) and any("intermediate.dense" in k for k in renamed)
+    save_file(renamed, folder / "model.safetensors", metadata={"format": "pt"})
+    cfg, params = convert.load_hf(folder)
+    ref_cfg, ref = convert.load_hf(saved[kind])
+    assert cfg.replace(name="") == ref_cfg.replace(name="") and all(np.array_equal(params[k], ref[k]) for k in ref)

@@ -31,6 +31,8 @@ from .browser import (
     jupyter_lab,
     lab_execute,
     open_page,
+    playground_matches_the_library,
+    playground_numbers,
     require_chromium,
     serve_directory,
     strip_cdn_integrity,
@@ -247,31 +249,6 @@ def test_explorer_keys_and_compact_state_in_chromium(site):
         assert session.errors == [], "\n".join(session.errors)
 
 
-def playground_numbers(page) -> dict:
-    """What the playground shows: its vectors (from the plane's handles), scale and weights (from the table)."""
-    return page.evaluate("""() => {
-        const root = document.querySelector('.vitp');
-        const handles = (kind) => [...root.querySelectorAll(`g.vitp-${kind}`)].map(g => [+g.dataset.x, +g.dataset.y]);
-        const table = (cls) => [...root.querySelectorAll(`table.${cls} tr`)].slice(1)
-            .map(tr => [...tr.querySelectorAll('td')].filter(td => td.dataset.value !== undefined)
-                        .map(td => +td.dataset.value));
-        return {queries: handles('queries'), keys: handles('keys'), scale: +root.dataset.scale,
-                weights: table('vitp-weights'), outputs: table('vitp-outputs')};
-    }""")
-
-
-def check_against_the_library(shown: dict) -> np.ndarray:
-    """The playground's weights and outputs equal vit_lessons.softmax of its own vectors and scale."""
-    import vit_lessons as V
-    from vit_lessons.widgets.playground import COLOURS
-
-    q, k = np.array(shown["queries"]), np.array(shown["keys"])
-    weights = V.softmax(shown["scale"] * q @ k.T, axis=-1)
-    assert np.abs(np.array(shown["weights"]) - weights).max() <= 1e-12
-    assert np.abs(np.array(shown["outputs"]) - weights @ np.array(COLOURS[:len(q)])).max() <= 1e-12
-    return weights
-
-
 def test_playground_in_chromium(site):
     html_dir, _ = site
     with serve_directory(html_dir) as base, chromium() as browser:
@@ -280,7 +257,7 @@ def test_playground_in_chromium(site):
         page.wait_for_selector(".vitp table.vitp-weights td[data-value]")
         start = playground_numbers(page)
         assert start["scale"] == pytest.approx(2 ** -0.5) and len(start["queries"]) == 4
-        check_against_the_library(start)
+        playground_matches_the_library(start)
 
         # keyboard: focus query 1 and move it right by 3 steps of 0.1 (and up by one step of 0.5 with Shift)
         handle = page.locator("g.vitp-queries").first
@@ -291,7 +268,7 @@ def test_playground_in_chromium(site):
         moved = playground_numbers(page)
         assert moved["queries"][0] == pytest.approx([start["queries"][0][0] + 0.3, start["queries"][0][1] + 0.5])
         assert moved["weights"][0] != start["weights"][0]
-        check_against_the_library(moved)
+        playground_matches_the_library(moved)
 
         # the mouse: drag query 2 (drawn above key 2) to the plane's centre, (0, 0): its row becomes uniform
         query = page.locator("g.vitp-queries").nth(1)
@@ -302,7 +279,7 @@ def test_playground_in_chromium(site):
         page.mouse.up()
         dragged = playground_numbers(page)
         assert np.abs(np.array(dragged["queries"][1])).max() <= 0.03
-        assert np.ptp(check_against_the_library(dragged)[1]) < 0.05
+        assert np.ptp(playground_matches_the_library(dragged)[1]) < 0.05
 
         # typing a number into the table
         page.get_by_label("key of token 3, y").fill("-2.5")
@@ -315,9 +292,9 @@ def test_playground_in_chromium(site):
         slider = page.get_by_label("scale s of the scores (log scale)")
         slider.focus()
         page.keyboard.press("Home")
-        soft = check_against_the_library(playground_numbers(page))
+        soft = playground_matches_the_library(playground_numbers(page))
         page.keyboard.press("End")
-        hard = check_against_the_library(playground_numbers(page))
+        hard = playground_matches_the_library(playground_numbers(page))
         assert playground_numbers(page)["scale"] == 16
         assert soft.max() < 0.4 and hard[[0, 2, 3]].max(axis=1).min() > 0.99  # (query 2 is at the origin)
         page.locator("g.vitp-queries").first.focus()              # selects query 1's row
@@ -326,7 +303,7 @@ def test_playground_in_chromium(site):
 
         # a preset replaces the vectors
         page.get_by_label("preset").select_option("all keys alike (uniform weights)")
-        uniform = check_against_the_library(playground_numbers(page))
+        uniform = playground_matches_the_library(playground_numbers(page))
         np.testing.assert_allclose(uniform, 0.25)
         page.locator(".vitp").screenshot(path=str(ARTIFACTS / "widget_playground.png"))
         assert session.errors == [], "\n".join(session.errors)

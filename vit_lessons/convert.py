@@ -508,6 +508,21 @@ class ImagePreprocessor:
     mean: tuple[float, ...] | None = (0.5, 0.5, 0.5)
     std: tuple[float, ...] | None = (0.5, 0.5, 0.5)
 
+    def __str__(self) -> str:
+        """The steps in words, e.g. "resize to 224 x 224 (bilinear), rescale by 1/255, normalise with ..."."""
+        steps = []
+        if self.resize is not None:
+            size = (f"a shorter side of {self.resize[1]}" if self.resize[0] == "shortest"
+                    else f"{self.resize[0]} x {self.resize[1]}")
+            steps.append(f"resize to {size} ({PIL_FILTERS[self.resample]})")
+        if self.crop is not None:
+            steps.append(f"crop the centre {self.crop[0]} x {self.crop[1]}")
+        if self.rescale is not None:
+            steps.append("rescale by 1/255" if abs(self.rescale - 1 / 255) < 1e-12 else f"rescale by {self.rescale:g}")
+        if self.mean is not None:
+            steps.append(f"normalise with mean {self.mean} and std {self.std}")
+        return ", ".join(steps) or "nothing"
+
     def pixels(self, image) -> np.ndarray:
         """(H, W, 3) bytes (or (H, W) / (H, W, 1) grey, or floats in [0, 1]) -> the resized and cropped
         image the model sees, (H', W', 3) uint8, before rescaling and normalisation."""
