@@ -163,6 +163,8 @@ def test_bad_names_and_revisions(saved, tmp_path):
         convert.load_hf(saved["classifier"], revision="main")
     with pytest.raises(ValueError, match=r"name_or_path=None"):
         convert.load_hf(None)
+    with pytest.raises(ValueError, match=r"model.safetensors' is a file: expected the folder"):
+        convert.load_hf(str(saved["classifier"] / "model.safetensors"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"no config.json"):
         convert.load_hf(tmp_path / "empty")

@@ -325,6 +325,9 @@ def checkpoint_folder(name_or_path, *, revision: str | None = None, cache_dir=No
         if revision is not None:
             raise ValueError(f"revision={revision!r}: a revision names a hub commit; {path} is a folder")
         return path
+    if path.exists():
+        raise ValueError(f"name_or_path={str(name_or_path)!r} is a file: expected the folder that holds its "
+                         f"config.json, or a Hugging Face model name")
     if isinstance(name_or_path, Path) or str(name_or_path).startswith((".", "/", "~")):
         raise ValueError(f"name_or_path={str(name_or_path)!r}: no such folder")
     repo_id = _repo_id(str(name_or_path))

@@ -121,7 +121,8 @@ function valuesFor(d, view) {
     if (headStored(d, query, direction)) {
       return { values: matrixVector(d, image, headFirst(view.head), query, "row"), note };
     }
-    note = `head ${view.head + 1} is stored for the CLS token's row only: showing the mean of heads`;
+    note = d.Q > 0 ? `head ${view.head + 1} is stored for the CLS token's row only: showing the mean of heads`
+      : "single heads are not stored at this size: showing the mean of heads";
   }
   if (d.Q < d.T) return { values: matrixVector(d, image, d.meansRow + layer * d.T, query, direction), note };
   const mean = new Float32Array(d.T);
@@ -159,7 +160,8 @@ function render({ model, el }) {
     ui.layer = element("select", { class: "vitx-layer", "aria-label": "layer" });
     for (let l = 0; l < d.L; l++) ui.layer.appendChild(option(l, `layer ${l + 1}`));
     ui.head = element("select", { class: "vitx-head", "aria-label": "head" }, [option(-1, "mean of heads")]);
-    const only = d.Q < d.T ? " (CLS row)" : ""; // what a head keeps when only its CLS row is stored
+    // what a head keeps at a size where not every row is stored
+    const only = d.Q === d.T ? "" : d.Q > 0 ? " (CLS row)" : " (not stored)";
     for (let h = 0; h < d.H; h++) ui.head.appendChild(option(h, `head ${h + 1}${only}`));
     ui.cls = element("button", { class: "vitx-cls", type: "button", text: "CLS as query" });
     if (d.prefix === 0) {
