@@ -67,6 +67,9 @@ def test_page_in_chromium(site_and_browser, docname):
             page.locator("g.vitp-queries").first.press("ArrowLeft")
             moved = playground_matches_the_library(playground_numbers(page))
             assert (moved != start).any(), f"{docname}: an arrow key did not move the playground's query"
+            page.locator("button.vitp-one").click()
+            assert playground_numbers(page)["scale"] == 1, f"{docname}: the playground's s = 1 button did nothing"
+            playground_matches_the_library(playground_numbers(page))
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{Path(docname).name}.png"), full_page=True)
     finally:

@@ -300,8 +300,18 @@ def fetch(name: str, *, revision: str | None = None, cache_dir=None) -> Path:
 
     repo_id = _repo_id(name)
     _probe(repo_id, revision, cache_dir)
-    wanted = files_to_fetch(repo_id, HfApi().list_repo_files(repo_id, revision=revision))
-    return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=wanted))
+    wanted = files_to_fetch(repo_id, _hub_call(repo_id, HfApi().list_repo_files, repo_id, revision=revision))
+    return Path(_hub_call(repo_id, snapshot_download, repo_id, revision=revision, cache_dir=cache_dir,
+                          allow_patterns=wanted))
+
+
+def _hub_call(repo_id: str, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, a failure of the hub or the network raised as one OSError naming ``repo_id``."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as error:  # the hub answered the probe, so this is a failure on the way: say so, briefly
+        raise OSError(f"{repo_id}: fetching from the hub failed ({type(error).__name__}: {error}); what was "
+                      f"downloaded stays in the cache, and the same command continues") from None
 
 
 def files_to_fetch(repo_id: str, files) -> list[str]:
