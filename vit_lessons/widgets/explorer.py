@@ -9,7 +9,7 @@ interaction without a kernel.  Python callbacks (another image, another checkpoi
 Attention is stored compactly, as rows of bytes with one scale per row (``quantize``/``dequantize``:
 probability = scale * (byte / 255)^2, so that small weights keep their resolution), in binary traits.
 What is stored depends on the size (:func:`storage`): a small model keeps every head's full matrix
-(the tiny model: about 100 kB per 32x32 image); at ViT-B/16's scale (197 tokens, 12 layers x 12
+(the tiny model: about 80 kB per 32x32 image); at ViT-B/16's scale (197 tokens, 12 layers x 12
 heads, 5.6 M weights per image) each layer keeps the mean of its heads in full, each head only the
 CLS token's row (the map of DINO's Figure 1), and the rollout in full: under 1 MB per image.
 """
@@ -77,7 +77,7 @@ def storage(cfg: ViTConfig, heads: str = "auto") -> dict[str, int]:
     full_bytes = (4 * ((L * H * T + T) * (T + 4) + 3 * cfg.image_size[0] * cfg.image_size[1])) // 3
     if heads == "auto":
         heads = "all" if full_bytes <= IMAGE_BUDGET else "cls"
-    if heads == "cls" and k == 0 and T > 0:
+    if heads == "cls" and k == 0:
         heads = "none"  # a mean-pooled model has no CLS token: each layer keeps its mean only
     q = {"all": T, "cls": k, "none": 0}[heads]
     layout = {"head_queries": q, "heads": L * H * q, "means": 0 if q == T else L * T, "rollout": T}
