@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import bilinear_matrix
+from .ops import bilinear_matrix
 
 CLASS_NAMES = ("disc", "square", "triangle", "cross", "ring")
 

@@ -78,19 +78,3 @@ def unpatchify(patches, patch_size: int, grid_size: tuple[int, int], channels: i
     x = xp.permute_dims(x, (*range(n), n, n + 2, n + 1, n + 3, n + 4))
     return xp.reshape(x, (*lead, gh * P, gw * P, C))
 
-
-def conv_windows_backward(d_windows, image_shape: tuple[int, ...], stride: int, padding: int = 0):
-    """The adjoint of :func:`conv_windows`: add every window's gradient back onto the pixels it saw.
-
-    d_windows: (..., outH, outW, k, k, C).  image_shape: (..., H, W, C) of the unpadded image.
-    Returns the image gradient, shape ``image_shape`` (overlapping windows add up; padding is cut off).
-    """
-    xp = namespace(d_windows)
-    *lead, oh, ow, k, _, C = d_windows.shape
-    H, W = image_shape[-3], image_shape[-2]
-    d = xp.zeros((*lead, H + 2 * padding, W + 2 * padding, C), dtype=d_windows.dtype, device=device(d_windows))
-    for i in range(k):
-        for j in range(k):
-            d[..., i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride, :] += \
-                d_windows[..., :, :, i, j, :]
-    return d[..., padding:padding + H, padding:padding + W, :]

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import to_torch
 from .config import ViTConfig
 from .data import CLASS_NAMES, Shapes, make_shapes
-from .model import forward, init_params_for_training, to_torch
+from .model import forward, init_params_for_training
 
 # The recipe of the shipped checkpoints (``python -m vit_lessons.train`` defaults).  One thread: on a
 # 2-core machine where anything else runs, two torch threads wait on each other (measured 2.4x slower
