@@ -10,18 +10,29 @@ arrays between the engines (:func:`like`, :func:`to_numpy`, :func:`to_torch`).
 
 from __future__ import annotations
 
+import sys
+
 import array_api_compat
 import numpy as np
 
 
 def namespace(*arrays):
-    """The array-API namespace shared by ``arrays`` (numpy's or torch's)."""
+    """The array-API namespace shared by ``arrays`` (numpy's or torch's).
+
+    Tensors are recognised first, by a plain ``isinstance``, so that ``torch.compile`` reads the
+    lookup as a constant instead of tracing array_api_compat's cached type tests.
+    """
+    if arrays and all(is_torch(a) for a in arrays):
+        import array_api_compat.torch as xp
+
+        return xp
     return array_api_compat.array_namespace(*arrays)
 
 
 def is_torch(x) -> bool:
-    """True for a torch tensor."""
-    return array_api_compat.is_torch_array(x)
+    """True for a torch tensor (torch is imported only by code that makes tensors)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def is_array(x) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .backend import to_numpy
+from .checks import check_int
 from .config import ViTConfig
 from .interpret import cls_attention, patch_filter_components, pos_embed_cosine, rollout, token_map
 from .patches import patchify
@@ -38,10 +39,10 @@ def _show(ax, image) -> None:
 
 
 def _check_patch_size(patch_size, image) -> tuple[int, int]:
-    H, W = to_numpy(image).shape[:2]
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1 \
-            or H % patch_size or W % patch_size:
-        raise ValueError(f"patch_size={patch_size!r}: expected a positive int dividing the image's {H} x {W} pixels")
+    H, W = _image(image).shape[:2]
+    why = f"dividing the image's {H} x {W} pixels"
+    if check_int("patch_size", patch_size, 1, why=why) and (H % patch_size or W % patch_size):
+        raise ValueError(f"patch_size={patch_size!r}: expected a positive int ({why})")
     return H // patch_size, W // patch_size
 
 
@@ -76,9 +77,7 @@ def patch_strip(image, patch_size: int, n: int | None = None) -> Figure:
     """
     gh, gw = _check_patch_size(patch_size, image)
     N = gh * gw
-    n = N if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= N:
-        raise ValueError(f"n={n!r}: expected an int in [1, {N}] (the number of patches)")
+    n = N if n is None else check_int("n", n, 1, N, why="the number of patches")
     x = to_numpy(image).astype(np.float32)
     P, C = patch_size, x.shape[-1]
     patches = patchify(x, P).reshape(N, P, P, C)  # flattened in (P, P, C) order, so this undoes it
