@@ -1,13 +1,23 @@
-"""The argument checks every public function shares, so that every refusal reads the same way.
+"""The checks every public function shares, so that every refusal reads the same way.
 
 A bad argument raises ``ValueError("name=value: expected ...")``: the argument's name, the value
 that was passed and what would have been accepted.  Bounds are inclusive unless said otherwise.
+A missing optional dependency raises ``ModuleNotFoundError`` naming the extra that installs it
+(:func:`require`).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
+
+#: top-level module -> (its distribution on PyPI, the vit_lessons extra that installs it)
+OPTIONAL = {
+    "skimage": ("scikit-image", "data"),
+    "matplotlib": ("matplotlib", "plots"),
+    "tqdm": ("tqdm", "train"),
+}
 
 
 def _is_int(value) -> bool:
@@ -55,3 +65,18 @@ def check_number(name: str, value, low: float = -math.inf, high: float = math.in
             interval = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"{name}={value!r}: expected {what} {interval}")
     return float(value)
+
+
+def require(module: str):
+    """``importlib.import_module(module)`` for an optional dependency (:data:`OPTIONAL`), or a
+    ``ModuleNotFoundError`` that says which extra installs it, e.g. ``pip install "vit_lessons[plots]"``."""
+    top = module.split(".")[0]
+    distribution, extra = OPTIONAL[top]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is None or e.name.split(".")[0] != top:
+            raise  # something the dependency itself needs is missing: its own message says what
+        raise ModuleNotFoundError(f"{module} is not installed, and this part of vit_lessons needs it: "
+                                  f'pip install "vit_lessons[{extra}]" (or pip install {distribution})',
+                                  name=e.name) from None

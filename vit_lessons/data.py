@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_int, check_number
+from .checks import check_int, check_number, require
 from .ops import bilinear_matrix
 
 CLASS_NAMES = ("disc", "square", "triangle", "cross", "ring")
@@ -77,8 +77,7 @@ CLASS_HUES = (0.0, 120.0, 230.0, 55.0, 300.0)
 def _class_colours(rng: np.random.Generator, classes: np.ndarray) -> np.ndarray:
     """(n, 3) float32 RGB colours of the given classes' colour families: hue within 12 degrees of
     :data:`CLASS_HUES`, saturation in [0.6, 1], value in [0.8, 1] (brighter than every background)."""
-    from skimage.color import hsv2rgb
-
+    hsv2rgb = require("skimage.color").hsv2rgb
     n = len(classes)
     hue = (np.asarray(CLASS_HUES)[classes] + rng.uniform(-12.0, 12.0, n)) % 360.0 / 360.0
     hsv = np.stack([hue, rng.uniform(0.6, 1.0, n), rng.uniform(0.8, 1.0, n)], axis=-1)
@@ -191,14 +190,11 @@ def photo(name: str = "astronaut", size: int = 224) -> np.ndarray:
     if name not in PHOTOS:
         raise ValueError(f"name={name!r}: expected one of {sorted(PHOTOS)}")
     check_int("size", size, 1)
-    import skimage.data
-    import skimage.io
-    import skimage.transform
-
-    path = Path(skimage.data.data_dir) / PHOTOS[name]
+    skimage_data, skimage_io, transform = (require(f"skimage.{m}") for m in ("data", "io", "transform"))
+    path = Path(skimage_data.data_dir) / PHOTOS[name]
     if not path.exists():
         raise ValueError(f"name={name!r}: the photograph is not in this scikit-image installation ({path.name})")
-    image = skimage.io.imread(path)
+    image = skimage_io.imread(path)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     image = image[..., :3]
@@ -206,6 +202,6 @@ def photo(name: str = "astronaut", size: int = 224) -> np.ndarray:
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     image = image[top:top + side, left:left + side]
-    out = skimage.transform.resize(image, (size, size), order=1, anti_aliasing=True, preserve_range=True)
+    out = transform.resize(image, (size, size), order=1, anti_aliasing=True, preserve_range=True)
     scale = 255.0 if np.issubdtype(image.dtype, np.integer) else 1.0
     return np.clip(out / scale, 0.0, 1.0).astype(np.float32)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .backend import to_numpy
-from .checks import check_int
+from .checks import check_int, require
 from .config import ViTConfig
 from .interpret import cls_attention, patch_filter_components, pos_embed_cosine, rollout, token_map
 from .patches import patchify
 
+Figure = require("matplotlib.figure").Figure
 ATTENTION_CMAP = "inferno"
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_torch
-from .checks import check_int
+from .checks import check_int, require
 from .config import ViTConfig
 from .data import CLASS_NAMES, Shapes, make_shapes
 from .model import forward, init_params_for_training
@@ -101,7 +101,7 @@ def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_
     """The training loop shared by the ViT and the CNN baseline: returns (history, seconds)."""
     import torch
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
+    tqdm = require("tqdm.auto").tqdm
 
     images = torch.from_numpy(data.images).to(device)
     labels = torch.from_numpy(data.labels).to(device)
