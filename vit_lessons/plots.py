@@ -54,7 +54,8 @@ def patch_grid(image, patch_size: int, *, ax=None, numbers: bool = False, color:
     Draws gh - 1 horizontal and gw - 1 vertical lines between the patches; returns the Figure.
     """
     gh, gw = _check_patch_size(patch_size, image)
-    fig, ax = _figure_and_axes(ax, (4.0, 4.0 * gh / gw))
+    side = max(4.0, 0.35 * max(gh, gw)) if numbers else 4.0  # room for every patch's number
+    fig, ax = _figure_and_axes(ax, (side, side * gh / gw))
     _show(ax, image)
     P = patch_size
     for i in range(1, gh):
@@ -86,6 +87,23 @@ def patch_strip(image, patch_size: int, n: int | None = None) -> Figure:
     for k, ax in enumerate(axes):
         _show(ax, patches[k])
         ax.set_title(str(k), fontsize=7)
+    return fig
+
+
+def token_matrix(image, patch_size: int, n: int | None = None) -> Figure:
+    """The first ``n`` tokens of :func:`vit_lessons.patchify` as the matrix x_p, one column per token.
+
+    image: (H, W, C).  Returns a Figure whose one image is ``patchify(image, P)[:n].T``, (P*P*C, n),
+    in grey: column i is token i's P*P*C values in (P, P, C) order.
+    """
+    gh, gw = _check_patch_size(patch_size, image)
+    n = gh * gw if n is None else check_int("n", n, 1, gh * gw, why="the number of patches")
+    tokens = patchify(to_numpy(image).astype(np.float32), patch_size)[:n]
+    fig, ax = _figure_and_axes(None, (min(0.15 * n + 1.5, 12.0), 2.2))
+    ax.imshow(tokens.T, aspect="auto", cmap="gray", interpolation="nearest", vmin=0.0, vmax=1.0)
+    ax.set_xlabel("token index i")
+    ax.set_ylabel(f"{tokens.shape[1]} values")
+    ax.set_title("the tokens as the matrix x_p (one column per token)")
     return fig
 
 
