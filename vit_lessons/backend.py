@@ -49,7 +49,7 @@ def is_floating(x) -> bool:
 
 def device(x):
     """The device of ``x`` (``"cpu"`` for numpy)."""
-    return array_api_compat.device(x)
+    return x.device if is_torch(x) else array_api_compat.device(x)
 
 
 def erf(x):
