@@ -2,6 +2,7 @@
 hand-written PyTorch with the same weights.  Prints ratios measured side by side in one run.
 
     python benchmarks/forward_speed.py [--batch 8] [--repeats 5] [--preset ViT-B/16] [--allocator both]
+                                       [--threads N]
 
 The references: a plain ``torch.nn.functional`` model (F.conv2d, F.layer_norm, fused q/k/v F.linear,
 F.scaled_dot_product_attention, F.gelu: what one writes by hand in PyTorch, the targets' yardstick) and
@@ -14,7 +15,9 @@ glibc's default allocator settings and once with large-block caching (MALLOC_MMA
 MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_), the usual CPU-inference tuning: by default glibc gives every
 freed block over 32 MB back to the system, so each new activation tensor costs fresh page faults, and
 the library's unfused element-wise formulas allocate more temporaries than PyTorch's fused kernels.
-All engines always run under the same settings in the same process.
+All engines always run under the same settings in the same process.  ``--threads`` sets torch's CPU
+threads (default: torch's own choice); on a loaded machine every parallel region of an operation waits
+for its slowest thread, which costs the engine that runs the most operations (eager) the most.
 """
 
 from __future__ import annotations
@@ -136,6 +139,8 @@ ALLOCATORS = {"default": ("glibc default allocator", {}), "caching": ("large-blo
 
 
 def measure(args) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = V.preset(args.preset)
     params = V.init_params(cfg, 0)
     images = np.random.default_rng(0).random((args.batch, *cfg.image_size, cfg.channels), dtype=np.float32)
@@ -182,6 +187,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--allocator", choices=("both", *ALLOCATORS), default="both")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--measure", action="store_true", help="measure in this process (used by the parent run)")
     args = ap.parse_args()
     if args.measure:
@@ -190,7 +196,8 @@ def main() -> None:
         label, extra = ALLOCATORS[key]
         print(f"== {label}", flush=True)
         env = {k: v for k, v in os.environ.items() if k not in CACHING_ALLOCATOR} | extra
-        passed = ["--preset", args.preset, "--batch", str(args.batch), "--repeats", str(args.repeats)]
+        passed = ["--preset", args.preset, "--batch", str(args.batch), "--repeats", str(args.repeats),
+                  "--threads", str(args.threads)]
         subprocess.run([sys.executable, __file__, "--measure", *passed], env=env, check=True)
 
 

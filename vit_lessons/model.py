@@ -135,9 +135,11 @@ def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = Fa
     check_images(images, cfg)
     check_params(params, cfg)
     params = {k: like(v, images) for k, v in params.items()}
-    z, attentions = encoder(embed(images, params, cfg, out=out), params, cfg, out=out)
+    z = embed(images, params, cfg, out=out)                       # z_0 (..., T, D)
+    z, attentions = encoder(z, params, cfg, out=out)              # z_L (..., T, D)
     z = record(out, "norm", layer_norm(z, params["norm.weight"], params["norm.bias"], cfg.ln_eps))
-    logits = record(out, "head", head(record(out, "pool", pool(z, cfg)), params))
+    pooled = record(out, "pool", pool(z, cfg))                    # (..., D)
+    logits = record(out, "head", head(pooled, params))            # (..., K)
     if return_attention:
         return logits, namespace(images).stack(attentions, axis=0)
     return logits

@@ -194,7 +194,7 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
           warmup: int = TRAIN_DEFAULTS["warmup"], label_smoothing: float = TRAIN_DEFAULTS["label_smoothing"],
           seed: int = TRAIN_DEFAULTS["seed"], data_seed: int = TRAIN_DEFAULTS["data_seed"],
           data: Shapes | None = None, standardise: bool = True, device: str = "cpu", threads: int | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, compile: bool = False) -> TrainResult:
     """Train a ViT with config ``cfg`` on the synthetic shapes; returns a :class:`TrainResult`
     (``.params`` numpy float32, ``.history`` per-step loss/accuracy/lr for plotting, ``.seconds``).
 
@@ -209,6 +209,9 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
                  (:func:`fold_standardisation`), so the returned parameters take raw images.
     device     : "cpu" or "cuda"; threads: torch CPU threads while training (None leaves torch's
                  setting; see :func:`torch_settings`).
+    compile    : train through ``torch.compile(forward)``, the same function compiled (``.seconds``
+                 includes the compilation).  For long runs and large models; the 60-step recipe is
+                 faster without it (``benchmarks/train_compile.py`` measures both).
     """
     import torch
 
@@ -227,7 +230,8 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
                              f"(the classes {data.class_names})")
         mean, std, data = _standardised(data, standardise)
         params = to_torch(init_params_for_training(cfg, seed), dtype=torch.float32, device=device, requires_grad=True)
-        history, seconds = _fit(lambda x: forward(params, x, cfg), list(params.values()), data, steps=steps,
+        step = torch.compile(forward, fullgraph=True) if compile else forward
+        history, seconds = _fit(lambda x: step(params, x, cfg), list(params.values()), data, steps=steps,
                                 batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
                                 label_smoothing=label_smoothing, seed=seed, device=device, progress=progress,
                                 desc=f"ViT ({cfg.pool})")
