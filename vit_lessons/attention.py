@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from .backend import namespace
+from .checks import check_int
 from .ops import linear, record
 
 
@@ -40,6 +41,8 @@ def split_heads(x, num_heads: int):
     """(..., T, D) -> (..., heads, T, d): head h takes features h*d .. (h+1)*d - 1."""
     xp = namespace(x)
     *lead, T, D = x.shape
+    if check_int("num_heads", num_heads, 1) and D % num_heads:
+        raise ValueError(f"num_heads={num_heads}: expected a divisor of the token width D={D}")
     x = xp.reshape(x, (*lead, T, num_heads, D // num_heads))
     n = len(lead)
     return xp.permute_dims(x, (*range(n), n + 1, n, n + 2))

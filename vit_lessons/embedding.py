@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import like, namespace
+from .checks import check_int
 from .ops import bilinear_matrix, linear, record
 from .patches import conv_windows
 
@@ -33,8 +34,12 @@ def patch_embed(images, weight, bias, stride: int | None = None, padding: int = 
     out: records ``"patches"``, the flattened windows x_p (..., N, P*P*C), and ``"patch_embed"``, the tokens.
     """
     xp = namespace(images)
-    P = weight.shape[-1]
-    windows = conv_windows(images, P, stride or P, padding)
+    shape = tuple(weight.shape)
+    if len(shape) != 4 or shape[2] != shape[3] or shape[1] != images.shape[-1]:
+        raise ValueError(f"weight has shape {shape}: expected (D, C, P, P) with C = {images.shape[-1]}, "
+                         f"the images' channels")
+    P = shape[-1]
+    windows = conv_windows(images, P, P if stride is None else stride, padding)
     *lead, gh, gw, _, _, C = windows.shape
     flat = record(out, "patches", xp.reshape(windows, (*lead, gh * gw, P * P * C)))
     return record(out, "patch_embed", linear(flat, patch_embed_matrix(weight), bias))
@@ -67,7 +72,7 @@ def sincos_1d(positions, dim: int, temperature: float = 10000.0) -> np.ndarray:
     positions: (T,) numbers.  Returns (T, dim), float32: the first half sin(pos * w_k),
     the second half cos(pos * w_k), with w_k = temperature^(-k / (dim/2)), k = 0 .. dim/2 - 1.
     """
-    if dim % 2:
+    if check_int("dim", dim, 2) % 2:
         raise ValueError(f"dim={dim}: expected an even number (half sines, half cosines)")
     pos = np.asarray(positions, dtype=np.float64).reshape(-1, 1)
     omega = temperature ** (-np.arange(dim // 2, dtype=np.float64) / (dim // 2))
@@ -80,7 +85,7 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
 
     Returns (gh * gw, dim) in row-major grid order, float32; ``dim`` must be a multiple of 4.
     """
-    if dim % 4:
+    if check_int("dim", dim, 4) % 4:
         raise ValueError(f"dim={dim}: expected a multiple of 4 (sin and cos for rows and for columns)")
     gh, gw = grid_size
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")

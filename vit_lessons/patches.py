@@ -9,6 +9,7 @@ row-major (left to right, then top to bottom) and each patch is flattened in
 from __future__ import annotations
 
 from .backend import device, namespace
+from .checks import check_int
 
 
 def _check_image(images, name: str = "images"):
@@ -25,8 +26,15 @@ def conv_windows(images, kernel: int, stride: int, padding: int = 0):
     With stride == kernel and padding == 0 this is a pure reshape (the patches of a ViT);
     otherwise windows overlap or leave gaps, and are gathered one kernel offset at a time.
     """
+    if getattr(images, "ndim", 0) < 3:
+        raise ValueError(f"images has shape {tuple(getattr(images, 'shape', ()))}: expected (..., H, W, C)")
+    check_int("kernel", kernel, 1)
+    check_int("stride", stride, 1)
+    check_int("padding", padding, 0)
     xp = namespace(images)
     *lead, H, W, C = images.shape
+    if kernel > min(H, W) + 2 * padding:
+        raise ValueError(f"kernel={kernel}: expected at most the padded image side min({H}, {W}) + 2*{padding}")
     if stride == kernel and padding == 0 and H % kernel == 0 and W % kernel == 0:
         gh, gw = H // kernel, W // kernel
         x = xp.reshape(images, (*lead, gh, kernel, gw, kernel, C))
@@ -53,7 +61,7 @@ def patchify(images, patch_size: int):
     _check_image(images)
     xp = namespace(images)
     *lead, H, W, C = images.shape
-    P = patch_size
+    P = check_int("patch_size", patch_size, 1)
     if H % P or W % P:
         raise ValueError(f"images of size {H}x{W} with patch_size={P}: sides must be multiples of {P} "
                          f"({H % P} rows and {W % P} columns would be dropped); resize or crop first")
@@ -69,7 +77,10 @@ def unpatchify(patches, patch_size: int, grid_size: tuple[int, int], channels: i
     """
     xp = namespace(patches)
     *lead, N, L = patches.shape
-    P, (gh, gw), C = patch_size, grid_size, channels
+    P, C = check_int("patch_size", patch_size, 1), check_int("channels", channels, 1)
+    if not (isinstance(grid_size, tuple | list) and len(grid_size) == 2):
+        raise ValueError(f"grid_size={grid_size!r}: expected a pair (gh, gw) of positive ints")
+    gh, gw = (check_int(f"grid_size[{i}]", g, 1) for i, g in enumerate(grid_size))
     if N != gh * gw or L != P * P * C:
         raise ValueError(f"patches has shape {tuple(patches.shape)}: expected (..., {gh * gw}, {P * P * C}) "
                          f"for grid_size={grid_size}, patch_size={P}, channels={C}")
