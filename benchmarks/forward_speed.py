@@ -16,8 +16,9 @@ MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_), the usual CPU-inference tuning: by def
 freed block over 32 MB back to the system, so each new activation tensor costs fresh page faults, and
 the library's unfused element-wise formulas allocate more temporaries than PyTorch's fused kernels.
 All engines always run under the same settings in the same process.  ``--threads`` sets torch's CPU
-threads (default: torch's own choice); on a loaded machine every parallel region of an operation waits
-for its slowest thread, which costs the engine that runs the most operations (eager) the most.
+threads and numpy's BLAS threads (default: their own choice); on a loaded machine every parallel
+region of an operation waits for its slowest thread, which costs the engine that runs the most
+operations (eager) the most.
 """
 
 from __future__ import annotations
@@ -196,6 +197,8 @@ def main() -> None:
         label, extra = ALLOCATORS[key]
         print(f"== {label}", flush=True)
         env = {k: v for k, v in os.environ.items() if k not in CACHING_ALLOCATOR} | extra
+        if args.threads:  # numpy's BLAS too, so that every engine runs on the same number of threads
+            env |= {name: str(args.threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
         passed = ["--preset", args.preset, "--batch", str(args.batch), "--repeats", str(args.repeats),
                   "--threads", str(args.threads)]
         subprocess.run([sys.executable, __file__, "--measure", *passed], env=env, check=True)
