@@ -143,8 +143,8 @@ def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_
 @contextmanager
 def torch_settings(threads: int | None = None, flush_denormal: bool = True):
     """Inside the ``with`` block, torch uses ``threads`` CPU threads (None: as it was) and flushes
-    subnormal floats to zero (tiny initial weights otherwise meet slow subnormal arithmetic, and the
-    shipped recipe's results depend on it); afterwards both are what they were before.
+    subnormal floats to zero (tiny initial weights otherwise meet slow subnormal arithmetic; the
+    shipped checkpoints were trained so); afterwards both are what they were before.
 
     Both settings are process-wide, so training sets them for its own duration only: a notebook
     that calls :func:`train` finds its kernel as it left it.
