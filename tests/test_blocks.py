@@ -145,3 +145,24 @@ def test_resize_pos_embed_equals_interpolate(rng, prefix):
     np.testing.assert_allclose(V.resize_pos_embed(pe, (3, 4), (3, 4), prefix), pe, atol=1e-6)
     with pytest.raises(ValueError, match="pos_embed has"):
         V.resize_pos_embed(pe, (4, 4), (5, 7), prefix)
+
+
+@pytest.mark.parametrize("call, pattern", [
+    (lambda x: V.patchify(x, 0), "patch_size=0: expected a positive int"),
+    (lambda x: V.patchify(x, 2.0), "patch_size=2.0: expected a positive int, got float"),
+    (lambda x: V.patchify(x, True), "patch_size=True"),
+    (lambda x: V.conv_windows(x, 2, 0), "stride=0"),
+    (lambda x: V.conv_windows(x, 2, 1, -1), "padding=-1"),
+    (lambda x: V.conv_windows(x, 9, 1), "kernel=9"),
+    (lambda x: V.unpatchify(V.patchify(x, 2), 0, (4, 4), 3), "patch_size=0"),
+    (lambda x: V.unpatchify(V.patchify(x, 2), 2, 16, 3), "grid_size=16"),
+    (lambda x: V.patch_embed(x, np.zeros((4, 3, 2, 2), np.float32), None, 0), "stride=0"),
+    (lambda x: V.patch_embed(x, np.zeros((4, 1, 2, 2), np.float32), None), r"weight has shape \(4, 1, 2, 2\)"),
+    (lambda x: V.split_heads(np.zeros((4, 8)), 0), "num_heads=0"),
+    (lambda x: V.split_heads(np.zeros((4, 8)), 3), "num_heads=3: expected a divisor"),
+    (lambda x: V.sincos_1d(np.arange(3), 0), "dim=0"),
+    (lambda x: V.sincos_2d((2, 2), -4), "dim=-4"),
+])
+def test_building_blocks_name_a_bad_argument(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call(np.zeros((8, 8, 3), np.float32))

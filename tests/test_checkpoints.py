@@ -42,6 +42,20 @@ def test_round_trip_from_torch_and_mean_pool(tmp_path):
     np.testing.assert_array_equal(params2["pos_embed"], params["pos_embed"].detach().numpy())
 
 
+def test_header_length_of_any_first_byte_loads(tmp_path, saved):
+    """A header length whose low byte is 0x80 begins with a pickle's first byte: still a checkpoint."""
+    _, cfg, params = saved
+    path = tmp_path / "m.safetensors"
+    for pad in range(256):
+        save_checkpoint(path, params, cfg, note="x" * pad)
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    cfg2, params2, meta = load_checkpoint(path)
+    assert cfg2 == cfg and meta == {"note": "x" * pad}
+    np.testing.assert_array_equal(params2["head.weight"], params["head.weight"])
+
+
 def _rewrite(path, header: dict, data: bytes):
     blob = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(blob)) + blob + data)

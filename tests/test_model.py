@@ -234,3 +234,68 @@ def test_checkpoint_of_a_model_without_head_round_trips(tmp_path):
     params = V.init_params(cfg, 2)
     again_cfg, again, _ = V.load_checkpoint(V.save_checkpoint(tmp_path / "features.safetensors", params, cfg))
     assert again_cfg == cfg and again_cfg.num_classes == 0 and list(again) == list(params)
+
+
+INTERMEDIATES = ["patches", "patch_embed", "embed"] + [
+    f"blocks.{i}{name}" for i in range(2) for name in (
+        ".norm1", ".attn.q", ".attn.k", ".attn.v", ".attn.probs", ".attn.merged", ".attn", ".after_attn", ".norm2",
+        ".mlp.fc1", ".mlp.act", ".mlp", "")] + ["encoder", "norm", "pool", "head"]
+
+
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_forward_records_its_intermediates_as_it_goes(rng, pool):
+    cfg = small_config(pool)
+    params = {k: v.astype(np.float64) for k, v in V.init_params(cfg, 4).items()}
+    images = rng.random((2, 12, 8, 3))
+    out = {}
+    logits, attentions = V.forward(params, images, cfg, return_attention=True, out=out)
+    assert list(out) == INTERMEDIATES  # in the order they are computed
+    assert out["head"] is logits
+    np.testing.assert_array_equal(out["patches"], V.patchify(images, 4))
+    np.testing.assert_allclose(out["embed"], V.embed(images, params, cfg), atol=1e-12)
+    z1, a1 = V.encoder_block(out["blocks.0"], params, 1, cfg)
+    np.testing.assert_allclose(out["blocks.1"], z1, atol=1e-12)
+    np.testing.assert_array_equal(out["blocks.1.attn.probs"], attentions[1])
+    np.testing.assert_allclose(out["blocks.1.attn.probs"], a1, atol=1e-12)
+    assert out["encoder"] is out["blocks.1"]
+    np.testing.assert_allclose(out["blocks.0.mlp.act"], V.gelu(out["blocks.0.mlp.fc1"]), atol=1e-12)
+    np.testing.assert_allclose(out["pool"], V.pool(out["norm"], cfg), atol=1e-12)
+    np.testing.assert_array_equal(V.forward(params, images, cfg), logits)  # recording changes nothing
+
+
+def test_backward_runs_the_forward_once(rng, monkeypatch):
+    """The hand-written backward reads the one forward pass's record: no layer runs a second time."""
+    import importlib
+
+    # the modules, not the functions of the same names that vit_lessons exports
+    encoder_module, backward_module = (importlib.import_module(f"vit_lessons.{m}") for m in ("encoder", "backward"))
+    cfg = small_config("cls", stride=3, padding=1)
+    params = {k: v.astype(np.float64) for k, v in V.init_params(cfg, 7).items()}
+    calls = []
+    block = encoder_module.encoder_block
+    monkeypatch.setattr(encoder_module, "encoder_block", lambda *a, **k: calls.append(a[2]) or block(*a, **k))
+    for name in ("encoder_block", "mlp", "multi_head_attention"):
+        monkeypatch.setattr(backward_module, name, None)  # what a layer's backward would rerun alone
+    grads = V.backward(params, rng.random((2, 12, 8, 3)), cfg, rng.standard_normal((2, 3)))
+    assert calls == [0, 1] and set(grads) == set(params) | {"image"}
+
+
+def test_forward_compiles_to_one_graph(rng):
+    """torch.compile traces forward whole: no graph break, no warning, the same logits."""
+    import warnings
+
+    for cfg, kwargs in ((small_config("cls"), {}), (small_config("mean", stride=3, padding=1),
+                                                    {"return_attention": True})):
+        params = V.to_torch(V.init_params(cfg, 0))
+        images = torch.from_numpy(rng.random((2, 12, 8, 3)).astype(np.float32))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            explained = torch._dynamo.explain(V.forward)(params, images, cfg, **kwargs)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+        assert not [w for w in caught if "dynamo" in str(w.message).lower()], [str(w.message) for w in caught]
+    compiled = torch.compile(V.forward, fullgraph=True, backend="eager")  # tracing only: no code generation
+    out = {}
+    logits = compiled(params, images, cfg, out=out)
+    torch.testing.assert_close(logits, V.forward(params, images, cfg), rtol=0, atol=0)
+    assert list(out) == INTERMEDIATES
+    torch._dynamo.reset()

@@ -55,6 +55,16 @@ def test_patch_strip(model):
         plots.patch_strip(image, 4, n=7)
 
 
+def test_token_matrix(model):
+    _, _, image, _ = model
+    fig = plots.token_matrix(image, 4, n=5)
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), V.patchify(image, 4)[:5].T)
+    assert fig.axes[0].get_images()[0].get_array().shape == (48, 5)
+    assert plots.token_matrix(image, 4).axes[0].get_images()[0].get_array().shape == (48, 6)
+    with pytest.raises(ValueError, match="n=0"):
+        plots.token_matrix(image, 4, n=0)
+
+
 def test_attention_overlay(model):
     cfg, _, image, a = model
     m = I.cls_attention(a, cfg)

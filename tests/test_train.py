@@ -66,6 +66,10 @@ def test_train_validates():
         train(cfg.replace(num_classes=3), steps=2, warmup=1, batch_size=2, progress=False)
     with pytest.raises(ValueError, match="cfg"):
         train(cfg.to_dict(), progress=False)
+    with pytest.raises(ValueError, match="threads=0"):
+        train(cfg, steps=2, warmup=1, threads=0, progress=False)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        train_cnn(steps=2, batch_size=0, progress=False)
 
 
 def test_command_line_writes_checkpoint_and_record(tmp_path, capsys):
@@ -92,3 +96,36 @@ def test_cnn_baseline_smoke():
     r = train_cnn(steps=4, batch_size=32, warmup=1, data=data, threads=1, progress=False)
     assert r.params is None and len(r.history["accuracy"]) == 4
     assert 0.0 <= evaluate_cnn(r.model, data) <= 1.0
+    again = train_cnn(steps=4, batch_size=32, warmup=1, data=data, threads=1, progress=False)
+    for a, b in zip(r.model.state_dict().values(), again.model.state_dict().values(), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # seeded without the global seed
+
+
+def _process_state():
+    """What a caller of train could see change: torch's threads, flush-denormal mode and generators, numpy's
+    global generator."""
+    import torch
+
+    flushes = torch.tensor(1e-40, dtype=torch.float32).mul(1.0).item() == 0.0
+    return (torch.get_num_threads(), flushes, torch.random.get_rng_state().numpy().tobytes(),
+            str(np.random.get_state()))
+
+
+@pytest.mark.parametrize("flush", [False, True])
+def test_training_leaves_the_process_as_it_was(flush):
+    """train and train_cnn set threads and flush-denormal for their own duration only, and seed nothing global."""
+    import torch
+
+    data = make_shapes(64, seed=4, image_size=16)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    torch.set_flush_denormal(flush)
+    try:
+        before = _process_state()
+        train(shapes_config("mean", **TINY), steps=2, batch_size=16, warmup=1, data=data, threads=1, progress=False)
+        assert _process_state() == before
+        train_cnn(steps=2, batch_size=16, warmup=1, data=data, threads=1, seed=5, progress=False)
+        assert _process_state() == before
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(False)

@@ -2,25 +2,20 @@
 
 The modules follow the book: config, patches, embedding, attention, encoder, model, data, train,
 checkpoints, interpret, plots, widgets, backward, convert; grading holds the exercises' checks.
+Below them all, what every chapter shares: backend (numpy or torch), ops (``linear``, the
+forward's record of intermediates) and checks (argument validation).
 """
 
 from .attention import merge_heads, multi_head_attention, scaled_dot_product_attention, softmax, split_heads
+from .backend import to_torch
 from .backward import backward
 from .checkpoints import load_checkpoint, load_pretrained, save_checkpoint
 from .config import PRESETS, ViTConfig, conv_output_size, flops, num_params, param_shapes, preset
 from .data import make_shapes, photo
-from .embedding import (
-    embed,
-    linear,
-    patch_embed,
-    patch_embed_matrix,
-    prepend_cls,
-    resize_pos_embed,
-    sincos_1d,
-    sincos_2d,
-)
+from .embedding import embed, patch_embed, patch_embed_matrix, prepend_cls, resize_pos_embed, sincos_1d, sincos_2d
 from .encoder import encoder, encoder_block, gelu, layer_norm, mlp
-from .model import check_images, check_params, forward, head, init_params, init_params_for_training, pool, to_torch
+from .model import check_images, check_params, forward, head, init_params, init_params_for_training, pool
+from .ops import linear
 from .patches import conv_windows, patchify, unpatchify
 
 __all__ = [

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 
 from .backend import namespace
-from .embedding import linear
+from .checks import check_int
+from .ops import linear, record
 
 
 def softmax(x, axis: int = -1):
@@ -40,6 +41,8 @@ def split_heads(x, num_heads: int):
     """(..., T, D) -> (..., heads, T, d): head h takes features h*d .. (h+1)*d - 1."""
     xp = namespace(x)
     *lead, T, D = x.shape
+    if check_int("num_heads", num_heads, 1) and D % num_heads:
+        raise ValueError(f"num_heads={num_heads}: expected a divisor of the token width D={D}")
     x = xp.reshape(x, (*lead, T, num_heads, D // num_heads))
     n = len(lead)
     return xp.permute_dims(x, (*range(n), n + 1, n, n + 2))
@@ -54,13 +57,20 @@ def merge_heads(x):
     return xp.reshape(x, (*lead, T, H * d))
 
 
-def multi_head_attention(x, params: dict, prefix: str, num_heads: int):
+def multi_head_attention(x, params: dict, prefix: str, num_heads: int, *, out: dict | None = None):
     """Multi-head self-attention MSA(x).
 
     x: (..., T, D).  Reads ``{prefix}q|k|v|proj.weight`` (D, D) and ``.bias`` (D,) from params.
     Returns (output (..., T, D), attention probabilities (..., heads, T, T)).
+    out: records, under ``prefix``, ``q``, ``k``, ``v`` (..., heads, T, d), ``probs`` (..., heads, T, T),
+    ``merged`` (the heads' outputs side by side, (..., T, D)) and, under ``prefix`` without its dot,
+    the output.
     """
-    q, k, v = (split_heads(linear(x, params[f"{prefix}{n}.weight"], params[f"{prefix}{n}.bias"]), num_heads)
+    q, k, v = (record(out, prefix + n, split_heads(linear(x, params[f"{prefix}{n}.weight"],
+                                                          params[f"{prefix}{n}.bias"]), num_heads))
                for n in "qkv")
-    out, probs = scaled_dot_product_attention(q, k, v)
-    return linear(merge_heads(out), params[prefix + "proj.weight"], params[prefix + "proj.bias"]), probs
+    heads, probs = scaled_dot_product_attention(q, k, v)
+    record(out, prefix + "probs", probs)
+    merged = record(out, prefix + "merged", merge_heads(heads))
+    y = linear(merged, params[prefix + "proj.weight"], params[prefix + "proj.bias"])
+    return record(out, prefix.rstrip("."), y), probs

@@ -4,23 +4,35 @@ Every formula in ``vit_lessons`` is written once against the array API standard
 (``xp = namespace(x)``: ``xp.exp``, ``xp.matmul``, ``xp.mean``, ...), so the same
 function runs on numpy arrays (reading, teaching, grading) and on torch tensors
 (training with autograd, on a GPU if there is one).  What the standard lacks,
-``erf`` for the exact GELU, is dispatched here and nowhere else.
+``erf`` for the exact GELU, is dispatched here and nowhere else, and so is moving
+arrays between the engines (:func:`like`, :func:`to_numpy`, :func:`to_torch`).
 """
 
 from __future__ import annotations
+
+import sys
 
 import array_api_compat
 import numpy as np
 
 
 def namespace(*arrays):
-    """The array-API namespace shared by ``arrays`` (numpy's or torch's)."""
+    """The array-API namespace shared by ``arrays`` (numpy's or torch's).
+
+    Tensors are recognised first, by a plain ``isinstance``, so that ``torch.compile`` reads the
+    lookup as a constant instead of tracing array_api_compat's cached type tests.
+    """
+    if arrays and all(is_torch(a) for a in arrays):
+        import array_api_compat.torch as xp
+
+        return xp
     return array_api_compat.array_namespace(*arrays)
 
 
 def is_torch(x) -> bool:
-    """True for a torch tensor."""
-    return array_api_compat.is_torch_array(x)
+    """True for a torch tensor (torch is imported only by code that makes tensors)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def is_array(x) -> bool:
@@ -28,9 +40,16 @@ def is_array(x) -> bool:
     return isinstance(x, np.ndarray) or is_torch(x)
 
 
+def is_floating(x) -> bool:
+    """True for an array or tensor of a real floating-point dtype."""
+    if is_torch(x):
+        return x.dtype.is_floating_point  # a property, so torch.compile reads it without leaving the graph
+    return np.issubdtype(x.dtype, np.floating)
+
+
 def device(x):
     """The device of ``x`` (``"cpu"`` for numpy)."""
-    return array_api_compat.device(x)
+    return x.device if is_torch(x) else array_api_compat.device(x)
 
 
 def erf(x):
@@ -64,3 +83,15 @@ def to_numpy(x) -> np.ndarray:
     if is_torch(x):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def to_torch(params: dict, dtype=None, device=None, requires_grad: bool = False) -> dict:
+    """The same parameters as torch tensors (e.g. leaves for autograd), copied: changing them
+    leaves ``params`` as it was.  dtype and device default to each array's own."""
+    import torch
+
+    out = {}
+    for k, v in params.items():
+        t = v.detach().clone() if is_torch(v) else torch.from_numpy(np.array(v))
+        out[k] = t.to(dtype=dtype or t.dtype, device=device).requires_grad_(requires_grad)
+    return out

@@ -1,8 +1,10 @@
 """Chapter 10: the backward pass by hand, with no autograd.
 
-Reverse mode, layer by layer, as a spec would write it: each ``*_backward`` recomputes the
-few intermediates of its own forward (with the same forward functions the model uses) and
-maps the gradient of its output to the gradients of its inputs and parameters.
+Reverse mode, layer by layer, as a spec would write it: the forward pass records its
+intermediates once (``forward(..., out=saved)``), and each ``*_backward`` reads the ones of its
+own layer from ``saved`` and maps the gradient of its output to the gradients of its inputs and
+parameters.  Called on its own (``saved=None``), a layer's backward runs that layer's forward
+once to record them.
 
     head:        dW = dy^T x,  db = sum dy,  dx = dy W
     pool:        mean -> broadcast dy to every patch token and scale by 1/N;  cls -> dy into token 0
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 import math
 
-from .attention import merge_heads, multi_head_attention, scaled_dot_product_attention, split_heads
-from .backend import device, erf, namespace
-from .embedding import linear, patch_embed_matrix, prepend_cls
-from .encoder import encoder_block, gelu, layer_norm
-from .model import check_images, check_params, pool
-from .patches import conv_windows, conv_windows_backward
+from .attention import merge_heads, multi_head_attention, split_heads
+from .backend import device, erf, like, namespace
+from .embedding import patch_embed_matrix
+from .encoder import encoder_block, mlp
+from .model import check_images, check_params, forward
 
 
 def _sum_lead(x, keep: int):
@@ -65,55 +66,123 @@ def softmax_backward(probs, d_probs):
     return probs * (d_probs - xp.sum(d_probs * probs, axis=-1, keepdims=True))
 
 
-def multi_head_attention_backward(x, params: dict, prefix: str, num_heads: int, dy):
-    """Multi-head self-attention.  x, dy: (..., T, D) -> (dx, {param name: gradient})."""
+def multi_head_attention_backward(x, params: dict, prefix: str, num_heads: int, dy, saved: dict | None = None):
+    """Multi-head self-attention.  x, dy: (..., T, D) -> (dx, {param name: gradient}).
+
+    saved: what ``multi_head_attention(x, ..., out=saved)`` recorded (q, k, v, probs, merged under
+    ``prefix``); None runs it now.
+    """
+    if saved is None:
+        multi_head_attention(x, params, prefix, num_heads, out=(saved := {}))
     xp = namespace(x)
-    names = ("q", "k", "v")
-    proj = {n: linear(x, params[f"{prefix}{n}.weight"], params[f"{prefix}{n}.bias"]) for n in names}
-    q, k, v = (split_heads(proj[n], num_heads) for n in names)
-    out, probs = scaled_dot_product_attention(q, k, v)
+    q, k, v, probs = (saved[prefix + n] for n in ("q", "k", "v", "probs"))
     grads = {}
     d_merged, grads[prefix + "proj.weight"], grads[prefix + "proj.bias"] = \
-        linear_backward(merge_heads(out), params[prefix + "proj.weight"], dy)
+        linear_backward(saved[prefix + "merged"], params[prefix + "proj.weight"], dy)
     d_out = split_heads(d_merged, num_heads)
     d_probs = xp.matmul(d_out, v.mT)
     dv = xp.matmul(probs.mT, d_out)
     d_scores = softmax_backward(probs, d_probs) / math.sqrt(q.shape[-1])
     dq, dk = xp.matmul(d_scores, k), xp.matmul(d_scores.mT, q)
     dx = 0
-    for n, d_heads in zip(names, (dq, dk, dv), strict=False):
+    for n, d_heads in zip("qkv", (dq, dk, dv), strict=True):
         dxn, grads[f"{prefix}{n}.weight"], grads[f"{prefix}{n}.bias"] = \
             linear_backward(x, params[f"{prefix}{n}.weight"], merge_heads(d_heads))
         dx = dx + dxn
     return dx, grads
 
 
-def mlp_backward(x, params: dict, prefix: str, dy):
-    """MLP = fc2(GELU(fc1 x)).  x, dy: (..., D) -> (dx, {param name: gradient})."""
+def mlp_backward(x, params: dict, prefix: str, dy, saved: dict | None = None):
+    """MLP = fc2(GELU(fc1 x)).  x, dy: (..., D) -> (dx, {param name: gradient}).
+
+    saved: what ``mlp(x, ..., out=saved)`` recorded (fc1, act under ``prefix``); None runs it now.
+    """
+    if saved is None:
+        mlp(x, params, prefix, out=(saved := {}))
     grads = {}
-    h = linear(x, params[prefix + "fc1.weight"], params[prefix + "fc1.bias"])
     dg, grads[prefix + "fc2.weight"], grads[prefix + "fc2.bias"] = \
-        linear_backward(gelu(h), params[prefix + "fc2.weight"], dy)
+        linear_backward(saved[prefix + "act"], params[prefix + "fc2.weight"], dy)
     dx, grads[prefix + "fc1.weight"], grads[prefix + "fc1.bias"] = \
-        linear_backward(x, params[prefix + "fc1.weight"], gelu_backward(h, dg))
+        linear_backward(x, params[prefix + "fc1.weight"], gelu_backward(saved[prefix + "fc1"], dg))
     return dx, grads
 
 
-def encoder_block_backward(x, params: dict, i: int, cfg, dy):
-    """Block ``i``: x' = x + MSA(LN1 x); y = x' + MLP(LN2 x').  x, dy: (..., T, D) -> (dx, grads)."""
+def encoder_block_backward(x, params: dict, i: int, cfg, dy, saved: dict | None = None):
+    """Block ``i``: x' = x + MSA(LN1 x); y = x' + MLP(LN2 x').  x, dy: (..., T, D) -> (dx, grads).
+
+    saved: what ``encoder_block(x, ..., out=saved)`` recorded (or a whole forward's record); None runs
+    the block now.
+    """
+    if saved is None:
+        encoder_block(x, params, i, cfg, out=(saved := {}))
     b = f"blocks.{i}."
-    w1, b1, w2, b2 = (params[b + n] for n in ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"))
-    x1 = layer_norm(x, w1, b1, cfg.ln_eps)
-    x_mid = x + multi_head_attention(x1, params, b + "attn.", cfg.num_heads)[0]
-    # y = x_mid + MLP(LN2 x_mid): the residual copies dy, the MLP branch adds its part.
-    d_ln2, grads = mlp_backward(layer_norm(x_mid, w2, b2, cfg.ln_eps), params, b + "mlp.", dy)
-    d_branch, grads[b + "norm2.weight"], grads[b + "norm2.bias"] = layer_norm_backward(x_mid, w2, cfg.ln_eps, d_ln2)
+    # y = x' + MLP(LN2 x'): the residual copies dy, the MLP branch adds its part.
+    d_ln2, grads = mlp_backward(saved[b + "norm2"], params, b + "mlp.", dy, saved)
+    d_branch, grads[b + "norm2.weight"], grads[b + "norm2.bias"] = \
+        layer_norm_backward(saved[b + "after_attn"], params[b + "norm2.weight"], cfg.ln_eps, d_ln2)
     d_mid = dy + d_branch
-    # x_mid = x + MSA(LN1 x): the same again.
-    d_ln1, attn_grads = multi_head_attention_backward(x1, params, b + "attn.", cfg.num_heads, d_mid)
+    # x' = x + MSA(LN1 x): the same again.
+    d_ln1, attn_grads = multi_head_attention_backward(saved[b + "norm1"], params, b + "attn.", cfg.num_heads, d_mid,
+                                                      saved)
     grads.update(attn_grads)
-    d_branch, grads[b + "norm1.weight"], grads[b + "norm1.bias"] = layer_norm_backward(x, w1, cfg.ln_eps, d_ln1)
+    d_branch, grads[b + "norm1.weight"], grads[b + "norm1.bias"] = \
+        layer_norm_backward(x, params[b + "norm1.weight"], cfg.ln_eps, d_ln1)
     return d_mid + d_branch, grads
+
+
+def head_and_pool_backward(saved: dict, params: dict, cfg, dlogits, grads: dict):
+    """Through head(pool(LN(z_L))): dlogits (..., K) (without a head: (..., D)) -> d z_L (..., T, D);
+    the head's and the final LayerNorm's gradients go into ``grads``.  saved: a whole forward's record."""
+    xp = namespace(dlogits)
+    if cfg.num_classes:
+        d_pooled, grads["head.weight"], grads["head.bias"] = linear_backward(saved["pool"], params["head.weight"],
+                                                                             dlogits)
+    else:  # no head: dlogits is the gradient of the pooled features
+        d_pooled = dlogits
+    z_norm = saved["norm"]
+    d_z = xp.zeros(z_norm.shape, dtype=z_norm.dtype, device=device(z_norm))
+    if cfg.pool == "cls":
+        d_z[..., 0, :] = d_pooled
+    else:
+        d_z[..., cfg.num_prefix_tokens:, :] = d_pooled[..., None, :] / cfg.num_patches
+    d_z, grads["norm.weight"], grads["norm.bias"] = \
+        layer_norm_backward(saved["encoder"], params["norm.weight"], cfg.ln_eps, d_z)
+    return d_z
+
+
+def embed_backward(saved: dict, params: dict, cfg, image_shape: tuple[int, ...], d_z, grads: dict):
+    """Through z_0 = [x_class;] x_p E + b + E_pos: d z_0 (..., T, D) -> d image (``image_shape``); the
+    gradients of E_pos, the CLS token and the patch embedding go into ``grads``."""
+    xp = namespace(d_z)
+    grads["pos_embed"] = _sum_lead(d_z, 2)
+    if cfg.pool == "cls":
+        grads["cls_token"] = _sum_lead(d_z[..., 0, :], 1)
+        d_z = d_z[..., 1:, :]
+    P, C = cfg.patch_size, cfg.channels
+    E = patch_embed_matrix(params["patch_embed.weight"])
+    d_flat, d_W, grads["patch_embed.bias"] = linear_backward(saved["patches"], E, d_z)
+    grads["patch_embed.weight"] = xp.permute_dims(xp.reshape(d_W, (cfg.d_model, P, P, C)), (0, 3, 1, 2))
+    gh, gw = cfg.grid_size
+    d_windows = xp.reshape(d_flat, (*d_flat.shape[:-2], gh, gw, P, P, C))
+    return conv_windows_backward(d_windows, image_shape, cfg.stride, cfg.padding)
+
+
+def conv_windows_backward(d_windows, image_shape: tuple[int, ...], stride: int, padding: int = 0):
+    """The adjoint of :func:`vit_lessons.conv_windows`: add every window's gradient back onto the
+    pixels it saw.
+
+    d_windows: (..., outH, outW, k, k, C).  image_shape: (..., H, W, C) of the unpadded image.
+    Returns the image gradient, shape ``image_shape`` (overlapping windows add up; padding is cut off).
+    """
+    xp = namespace(d_windows)
+    *lead, oh, ow, k, _, C = d_windows.shape
+    H, W = image_shape[-3], image_shape[-2]
+    d = xp.zeros((*lead, H + 2 * padding, W + 2 * padding, C), dtype=d_windows.dtype, device=device(d_windows))
+    for i in range(k):
+        for j in range(k):
+            d[..., i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride, :] += \
+                d_windows[..., :, :, i, j, :]
+    return d[..., padding:padding + H, padding:padding + W, :]
 
 
 def backward(params: dict, image, cfg, dlogits) -> dict:
@@ -131,49 +200,14 @@ def backward(params: dict, image, cfg, dlogits) -> dict:
     if tuple(dlogits.shape) != expected:
         raise ValueError(f"dlogits has shape {tuple(dlogits.shape)}: expected {expected} "
                          f"(one gradient per logit of each image)")
-    xp = namespace(image)
-    P, s = cfg.patch_size, cfg.stride
+    params = {k: like(v, image) for k, v in params.items()}  # as forward computes with them
+    saved = {}
+    forward(params, image, cfg, out=saved)  # the one forward pass; every layer below reads its record
     grads = {}
-
-    # forward, keeping what the backward needs: the input of every block and the final z_L
-    windows = conv_windows(image, P, s, cfg.padding)
-    *lead, gh, gw, _, _, C = windows.shape
-    flat = xp.reshape(windows, (*lead, gh * gw, P * P * C))
-    W_patch = patch_embed_matrix(params["patch_embed.weight"])
-    tokens = linear(flat, W_patch, params["patch_embed.bias"])
-    z = prepend_cls(tokens, params["cls_token"]) if cfg.pool == "cls" else tokens
-    z = z + params["pos_embed"]
-    block_inputs = []
-    for i in range(cfg.num_layers):
-        block_inputs.append(z)
-        z, _ = encoder_block(z, params, i, cfg)
-    z_norm = layer_norm(z, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
-
-    # head and pooling
-    if cfg.num_classes:
-        d_pooled, grads["head.weight"], grads["head.bias"] = linear_backward(pool(z_norm, cfg), params["head.weight"],
-                                                                             dlogits)
-    else:
-        d_pooled = dlogits
-    d_z = xp.zeros(z_norm.shape, dtype=z_norm.dtype, device=device(z_norm))
-    if cfg.pool == "cls":
-        d_z[..., 0, :] = d_pooled
-    else:
-        d_z[..., cfg.num_prefix_tokens:, :] = d_pooled[..., None, :] / cfg.num_patches
-    d_z, grads["norm.weight"], grads["norm.bias"] = layer_norm_backward(z, params["norm.weight"], cfg.ln_eps, d_z)
-
-    # the encoder, last block first
-    for i in reversed(range(cfg.num_layers)):
-        d_z, block_grads = encoder_block_backward(block_inputs[i], params, i, cfg, d_z)
+    d_z = head_and_pool_backward(saved, params, cfg, like(dlogits, image), grads)
+    for i in reversed(range(cfg.num_layers)):  # the encoder, last block first
+        block_input = saved["embed"] if i == 0 else saved[f"blocks.{i - 1}"]
+        d_z, block_grads = encoder_block_backward(block_input, params, i, cfg, d_z, saved)
         grads.update(block_grads)
-
-    # positions, CLS token, patch embedding
-    grads["pos_embed"] = _sum_lead(d_z, 2)
-    if cfg.pool == "cls":
-        grads["cls_token"] = _sum_lead(d_z[..., 0, :], 1)
-        d_z = d_z[..., 1:, :]
-    d_flat, d_W, grads["patch_embed.bias"] = linear_backward(flat, W_patch, d_z)
-    D = cfg.d_model
-    grads["patch_embed.weight"] = xp.permute_dims(xp.reshape(d_W, (D, P, P, C)), (0, 3, 1, 2))
-    grads["image"] = conv_windows_backward(xp.reshape(d_flat, windows.shape), image.shape, s, cfg.padding)
+    grads["image"] = embed_backward(saved, params, cfg, image.shape, d_z, grads)
     return {k: grads[k] for k in (*params, "image")}

@@ -57,7 +57,10 @@ def save_checkpoint(path, params: dict, cfg: ViTConfig, **metadata) -> Path:
 
 def _parse_header(raw: bytes, name: str) -> tuple[dict, int]:
     """(header dict, offset of the tensor bytes) of a safetensors byte string, with clear errors."""
-    if raw[:1] == b"\x80" or raw[:4] == b"PK\x03\x04":
+    # A safetensors file is an 8-byte length and a JSON object: "{" at byte 8.  Only a file without
+    # that is named by its first bytes (a header length can begin with 0x80 too).
+    looks_safetensors = raw[8:9] == b"{"
+    if not looks_safetensors and (raw[:1] == b"\x80" or raw[:4] == b"PK\x03\x04"):
         kind = "a pickle" if raw[:1] == b"\x80" else "a zip archive (torch.save)"
         raise ValueError(f"{name}: this is {kind}, not a safetensors file; pickles are never loaded")
     if len(raw) < 8:

@@ -10,20 +10,14 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from .checks import check_int, check_number
+
 POOLS = ("mean", "cls")
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Output length of a convolution along one axis: floor((size + 2*padding - kernel) / stride) + 1."""
     return (size + 2 * padding - kernel) // stride + 1
-
-
-def _positive_int(name: str, value, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}={value!r}: expected an int, got {type(value).__name__}")
-    if value < 0 or (value == 0 and not allow_zero):
-        expected = "an int >= 0" if allow_zero else "a positive int"
-        raise ValueError(f"{name}={value!r}: expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -71,22 +65,21 @@ class ViTConfig:
         self._validate()
 
     def _validate(self) -> None:
-        H, W = self.image_size
-        _positive_int("image_size[0] (H)", H)
-        _positive_int("image_size[1] (W)", W)
-        for name in ("channels", "patch_size", "stride", "d_model", "num_heads", "d_ff", "num_layers"):
-            _positive_int(name, getattr(self, name))
-        _positive_int("padding", self.padding, allow_zero=True)
-        _positive_int("num_classes", self.num_classes, allow_zero=True)  # 0: no head
+        # numpy integers are accepted and stored as Python ints, so that to_dict() stays JSON-able
+        H = check_int("image_size[0] (H)", self.image_size[0], 1)
+        W = check_int("image_size[1] (W)", self.image_size[1], 1)
+        object.__setattr__(self, "image_size", (H, W))
+        for name in ("channels", "patch_size", "stride", "d_model", "num_heads", "d_ff",
+                     "num_layers", "num_classes", "padding"):
+            low = 0 if name in ("padding", "num_classes") else 1  # num_classes 0: no head (a feature extractor)
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low))
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}: "
                 f"each head gets d_model / num_heads features, so pick d_model as a multiple of num_heads")
         if self.pool not in POOLS:
             raise ValueError(f"pool={self.pool!r}: expected one of {POOLS}")
-        if not (isinstance(self.ln_eps, (int, float)) and not isinstance(self.ln_eps, bool)
-                and math.isfinite(self.ln_eps) and self.ln_eps > 0):
-            raise ValueError(f"ln_eps={self.ln_eps!r}: expected a positive finite float")
+        check_number("ln_eps", self.ln_eps, 0.0, low_open=True)
         P, s, p = self.patch_size, self.stride, self.padding
         if p >= P:
             raise ValueError(f"padding={p}: expected less than patch_size={P} "

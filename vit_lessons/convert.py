@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import require
 from .config import ViTConfig, param_shapes
 
 #: Hugging Face ``transformers`` (5.x) ``ViTForImageClassification`` names, ``{i}`` the block.
@@ -228,6 +229,7 @@ class NotCachedError(FileNotFoundError):
 
 def _repo_id(name: str) -> str:
     """``name`` checked as a hub model name (owner/name), else a ValueError naming it."""
+    require("huggingface_hub")  # a clear error naming the extra when it is missing
     from huggingface_hub.utils import validate_repo_id
 
     try:
@@ -366,7 +368,7 @@ def config_from_hf(hf: dict, name: str = "") -> tuple[ViTConfig, str]:
     """A Hugging Face ViT ``config.json`` (as a dict) as our config, and its architecture (one of
     :data:`HF_ARCHITECTURES`).  Fields it leaves out take Hugging Face's defaults; what our forward
     pass does not compute raises a ValueError naming it."""
-    import transformers
+    transformers = require("transformers")
 
     label = name or "the checkpoint"
     if not isinstance(hf, dict) or hf.get("model_type") != "vit":
@@ -425,7 +427,7 @@ def _hf_state_dict(folder: Path, architecture: str, label: str) -> dict:
     """The weights of ``folder`` as ``architecture`` builds them with ``from_pretrained``, as float32 numpy
     arrays named as in :data:`HF_VIT_NAMES` (a ``ViTModel``'s names get the ``vit.`` prefix)."""
     import torch
-    import transformers
+    transformers = require("transformers")
 
     model_class = getattr(transformers, architecture)
     # a ViTModel's pooler (tanh(W h_CLS + b)) is built without weights of its own in the checkpoint: leave it out
@@ -539,7 +541,7 @@ class ImagePreprocessor:
     def pixels(self, image) -> np.ndarray:
         """(H, W, 3) bytes (or (H, W) / (H, W, 1) grey, or floats in [0, 1]) -> the resized and cropped
         image the model sees, (H', W', 3) uint8, before rescaling and normalisation."""
-        from PIL import Image
+        Image = require("PIL.Image")
 
         x = _rgb_bytes(image)
         if self.resize is not None:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import bilinear_matrix
+from .checks import check_int, check_number, require
+from .ops import bilinear_matrix
 
 CLASS_NAMES = ("disc", "square", "triangle", "cross", "ring")
 
@@ -42,11 +43,6 @@ class Shapes:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}={value!r}: expected an int >= {low}")
 
 
 def _shape_masks(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> dict[str, np.ndarray]:
@@ -81,8 +77,7 @@ CLASS_HUES = (0.0, 120.0, 230.0, 55.0, 300.0)
 def _class_colours(rng: np.random.Generator, classes: np.ndarray) -> np.ndarray:
     """(n, 3) float32 RGB colours of the given classes' colour families: hue within 12 degrees of
     :data:`CLASS_HUES`, saturation in [0.6, 1], value in [0.8, 1] (brighter than every background)."""
-    from skimage.color import hsv2rgb
-
+    hsv2rgb = require("skimage.color").hsv2rgb
     n = len(classes)
     hue = (np.asarray(CLASS_HUES)[classes] + rng.uniform(-12.0, 12.0, n)) % 360.0 / 360.0
     hsv = np.stack([hue, rng.uniform(0.6, 1.0, n), rng.uniform(0.8, 1.0, n)], axis=-1)
@@ -107,57 +102,64 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     rotation   : the object is rotated by an angle uniform in [-rotation, rotation] degrees.
     Returns :class:`Shapes` with images (N, H, W, 3) float32 in [0, 1], labels (N,) int64, masks (N, H, W) bool.
     """
-    _check_int("n", n, 1)
-    _check_int("seed", seed, 0)
-    _check_int("image_size", image_size, 16)
-    _check_int("clutter", clutter, 0)
+    check_int("n", n, 1)
+    check_int("seed", seed, 0)
+    check_int("image_size", image_size, 16)
+    check_int("clutter", clutter, 0)
     if not (len(radius) == 2 and 0 < radius[0] <= radius[1] <= 0.45):
         raise ValueError(f"radius={radius!r}: expected (low, high) with 0 < low <= high <= 0.45")
-    if not (isinstance(rotation, (int, float)) and 0 <= rotation <= 180):
-        raise ValueError(f"rotation={rotation!r}: expected a number of degrees in [0, 180]")
-    for name, value in (("noise", noise), ("texture", texture)):
-        if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-            raise ValueError(f"{name}={value!r}: expected a number in [0, 1]")
-    rng = np.random.default_rng(seed)
-    S, K = image_size, len(CLASS_NAMES)
-    labels = rng.integers(0, K, n).astype(np.int64)
+    check_number("rotation", rotation, 0.0, 180.0, unit="degrees")
+    check_number("noise", noise, 0.0, 1.0)
+    check_number("texture", texture, 0.0, 1.0)
+    rng = np.random.default_rng(seed)  # one stream, drawn in a fixed order: labels, background, object, noise
+    labels = rng.integers(0, len(CLASS_NAMES), n).astype(np.int64)
+    images = _background(rng, n, image_size, texture, clutter)
+    masks, colour = _objects(rng, labels, image_size, radius, rotation)
+    images = np.where(masks[..., None], colour, images)
+    images += noise * rng.standard_normal(images.shape, dtype=np.float32)
+    images = np.clip(images, 0.0, 1.0, out=images)
+    return Shapes(images=images, labels=labels, masks=masks, class_names=CLASS_NAMES)
 
-    # background: a base colour plus a smooth texture (a 4 x 4 random grid, bilinearly upsampled)
+
+def _pixel_centres(S: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ys, xs), each (S, S) float32: the coordinates of every pixel's centre."""
+    centres = np.arange(S, dtype=np.float32) + 0.5
+    return np.meshgrid(centres, centres, indexing="ij")
+
+
+def _background(rng: np.random.Generator, n: int, S: int, texture: float, clutter: int) -> np.ndarray:
+    """(n, S, S, 3) float32: a base colour plus a smooth texture (a 4 x 4 random grid, bilinearly
+    upsampled), with up to ``clutter`` distractor discs of radius 1-2 px in random classes' colours."""
     base = rng.uniform(0.1, 0.4, (n, 1, 1, 3)).astype(np.float32)
     coarse = rng.uniform(-1.0, 1.0, (n, 4, 4, 3)).astype(np.float32)
     up = bilinear_matrix(4, S).astype(np.float32)  # (S, 4)
     images = base + texture * np.einsum("yi,nijc,xj->nyxc", up, coarse, up, optimize=True)
-
-    ys, xs = np.meshgrid(np.arange(S, dtype=np.float32) + 0.5, np.arange(S, dtype=np.float32) + 0.5,
-                         indexing="ij")  # pixel centres
-
-    # distractors: small discs of radius 1-2 px, drawn under the object
+    ys, xs = _pixel_centres(S)
     for _ in range(clutter):
         present = rng.random(n) < 0.7
         cy, cx = rng.uniform(2, S - 2, (2, n, 1, 1)).astype(np.float32)
         rr = rng.uniform(1.0, 2.0, (n, 1, 1)).astype(np.float32)
-        colour = _class_colours(rng, rng.integers(0, K, n))[:, None, None, :]
+        colour = _class_colours(rng, rng.integers(0, len(CLASS_NAMES), n))[:, None, None, :]
         blob = ((ys - cy) ** 2 + (xs - cx) ** 2 <= rr * rr) & present[:, None, None]
         images = np.where(blob[..., None], colour, images)
+    return images
 
-    # the object
+
+def _objects(rng: np.random.Generator, labels: np.ndarray, S: int, radius: tuple[float, float],
+             rotation: float) -> tuple[np.ndarray, np.ndarray]:
+    """One object per label, placed, sized and rotated at random: (masks (n, S, S) bool, colours (n, 1, 1, 3))."""
+    n = len(labels)
     r = rng.uniform(radius[0] * S, radius[1] * S, (n, 1, 1))
     margin = 1.05 * r
     cy = (margin + rng.random((n, 1, 1)) * (S - 2 * margin)).astype(np.float32)
     cx = (margin + rng.random((n, 1, 1)) * (S - 2 * margin)).astype(np.float32)
     theta = np.deg2rad(rotation) * rng.uniform(-1.0, 1.0, (n, 1, 1))
     r, cos, sin = r.astype(np.float32), np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    ys, xs = _pixel_centres(S)
     dy, dx = ys - cy, xs - cx
-    u = cos * dx + sin * dy
-    v = cos * dy - sin * dx
-    inside = _shape_masks(u, v, r)
+    inside = _shape_masks(cos * dx + sin * dy, cos * dy - sin * dx, r)
     masks = np.stack([inside[name] for name in CLASS_NAMES], axis=1)[np.arange(n), labels]
-    colour = _class_colours(rng, labels)[:, None, None, :]
-    images = np.where(masks[..., None], colour, images)
-
-    images += noise * rng.standard_normal(images.shape, dtype=np.float32)
-    images = np.clip(images, 0.0, 1.0, out=images)
-    return Shapes(images=images, labels=labels, masks=masks, class_names=CLASS_NAMES)
+    return masks, _class_colours(rng, labels)[:, None, None, :]
 
 
 # ---- photographs ---------------------------------------------------------------------------------
@@ -187,15 +189,12 @@ def photo(name: str = "astronaut", size: int = 224) -> np.ndarray:
     """
     if name not in PHOTOS:
         raise ValueError(f"name={name!r}: expected one of {sorted(PHOTOS)}")
-    _check_int("size", size, 1)
-    import skimage.data
-    import skimage.io
-    import skimage.transform
-
-    path = Path(skimage.data.data_dir) / PHOTOS[name]
+    check_int("size", size, 1)
+    skimage_data, skimage_io, transform = (require(f"skimage.{m}") for m in ("data", "io", "transform"))
+    path = Path(skimage_data.data_dir) / PHOTOS[name]
     if not path.exists():
         raise ValueError(f"name={name!r}: the photograph is not in this scikit-image installation ({path.name})")
-    image = skimage.io.imread(path)
+    image = skimage_io.imread(path)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     image = image[..., :3]
@@ -203,6 +202,6 @@ def photo(name: str = "astronaut", size: int = 224) -> np.ndarray:
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     image = image[top:top + side, left:left + side]
-    out = skimage.transform.resize(image, (size, size), order=1, anti_aliasing=True, preserve_range=True)
+    out = transform.resize(image, (size, size), order=1, anti_aliasing=True, preserve_range=True)
     scale = 255.0 if np.issubdtype(image.dtype, np.integer) else 1.0
     return np.clip(out / scale, 0.0, 1.0).astype(np.float32)

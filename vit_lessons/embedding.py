@@ -9,11 +9,11 @@ embedding, one row per token.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .backend import like, namespace
+from .checks import check_int
+from .ops import bilinear_matrix, linear, record
 from .patches import conv_windows
 
 
@@ -25,33 +25,24 @@ def patch_embed_matrix(weight):
     return xp.reshape(xp.permute_dims(weight, (0, 2, 3, 1)), (D, -1))
 
 
-def patch_embed(images, weight, bias, stride: int | None = None, padding: int = 0):
+def patch_embed(images, weight, bias, stride: int | None = None, padding: int = 0, *, out: dict | None = None):
     """The patch embedding: a convolution with kernel P, written as a matrix product.
 
     images: (..., H, W, C) channels last.  weight: (D, C, P, P).  bias: (D,).
     Returns the tokens x_p E + b, shape (..., N, D), N = outH * outW in row-major grid order.
     With stride = P and padding = 0 (the default) the windows are the image's patches.
+    out: records ``"patches"``, the flattened windows x_p (..., N, P*P*C), and ``"patch_embed"``, the tokens.
     """
     xp = namespace(images)
-    P = weight.shape[-1]
-    windows = conv_windows(images, P, stride or P, padding)
+    shape = tuple(weight.shape)
+    if len(shape) != 4 or shape[2] != shape[3] or shape[1] != images.shape[-1]:
+        raise ValueError(f"weight has shape {shape}: expected (D, C, P, P) with C = {images.shape[-1]}, "
+                         f"the images' channels")
+    P = shape[-1]
+    windows = conv_windows(images, P, P if stride is None else stride, padding)
     *lead, gh, gw, _, _, C = windows.shape
-    flat = xp.reshape(windows, (*lead, gh * gw, P * P * C))
-    return linear(flat, patch_embed_matrix(weight), bias)
-
-
-def linear(x, weight, bias=None):
-    """y = x W^T + b (PyTorch's Linear convention).  x: (..., in), weight: (out, in), bias: (out,).
-
-    The leading axes are folded into one so that both engines run a single 2-D matrix
-    product (numpy's matmul falls back to a slow loop for stacks of transposed views).
-    """
-    xp = namespace(x)
-    lead = x.shape[:-1]
-    y = xp.matmul(xp.reshape(x, (-1, x.shape[-1])), weight.mT)
-    if bias is not None:
-        y += like(bias, y)  # in place: y is new, and the product's gradient does not need it
-    return xp.reshape(y, (*lead, weight.shape[0]))
+    flat = record(out, "patches", xp.reshape(windows, (*lead, gh * gw, P * P * C)))
+    return record(out, "patch_embed", linear(flat, patch_embed_matrix(weight), bias))
 
 
 def prepend_cls(tokens, cls_token):
@@ -61,15 +52,17 @@ def prepend_cls(tokens, cls_token):
     return xp.concat([cls, tokens], axis=-2)
 
 
-def embed(images, params: dict, cfg):
+def embed(images, params: dict, cfg, *, out: dict | None = None):
     """z_0: patch embedding, CLS token (if ``cfg.pool == "cls"``) prepended, THEN E_pos added.
 
     images: (..., H, W, C).  Returns (..., T, D).
+    out: records what :func:`patch_embed` records and ``"embed"``, z_0.
     """
-    z = patch_embed(images, params["patch_embed.weight"], params["patch_embed.bias"], cfg.stride, cfg.padding)
+    z = patch_embed(images, params["patch_embed.weight"], params["patch_embed.bias"], cfg.stride, cfg.padding,
+                    out=out)
     if cfg.pool == "cls":
         z = prepend_cls(z, params["cls_token"])
-    return z + params["pos_embed"]
+    return record(out, "embed", z + params["pos_embed"])
 
 
 # ---- fixed (sinusoidal) positional embeddings -------------------------------------------------
@@ -79,7 +72,7 @@ def sincos_1d(positions, dim: int, temperature: float = 10000.0) -> np.ndarray:
     positions: (T,) numbers.  Returns (T, dim), float32: the first half sin(pos * w_k),
     the second half cos(pos * w_k), with w_k = temperature^(-k / (dim/2)), k = 0 .. dim/2 - 1.
     """
-    if dim % 2:
+    if check_int("dim", dim, 2) % 2:
         raise ValueError(f"dim={dim}: expected an even number (half sines, half cosines)")
     pos = np.asarray(positions, dtype=np.float64).reshape(-1, 1)
     omega = temperature ** (-np.arange(dim // 2, dtype=np.float64) / (dim // 2))
@@ -92,7 +85,7 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
 
     Returns (gh * gw, dim) in row-major grid order, float32; ``dim`` must be a multiple of 4.
     """
-    if dim % 4:
+    if check_int("dim", dim, 4) % 4:
         raise ValueError(f"dim={dim}: expected a multiple of 4 (sin and cos for rows and for columns)")
     gh, gw = grid_size
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
@@ -101,20 +94,6 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
 
 
 # ---- resizing a learned grid (fine-tuning at a new resolution) ---------------------------------
-def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights of 1-D linear interpolation with half-pixel centres
-    (PyTorch's ``align_corners=False``)."""
-    m = np.zeros((n_out, n_in))
-    for o in range(n_out):
-        src = max((o + 0.5) * n_in / n_out - 0.5, 0.0)
-        i0 = min(int(math.floor(src)), n_in - 1)
-        i1 = min(i0 + 1, n_in - 1)
-        frac = src - i0
-        m[o, i0] += 1 - frac
-        m[o, i1] += frac
-    return m
-
-
 def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, int],
                      num_prefix_tokens: int = 0):
     """Bilinearly interpolate a learned positional embedding to a new patch grid.

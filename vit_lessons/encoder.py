@@ -13,7 +13,7 @@ import math
 
 from .attention import multi_head_attention
 from .backend import erf, like, namespace
-from .embedding import linear
+from .ops import linear, record
 
 
 def layer_norm(x, weight, bias, eps: float = 1e-6):
@@ -43,32 +43,41 @@ def gelu(x):
     return x * cdf
 
 
-def mlp(x, params: dict, prefix: str):
-    """MLP(x) = GELU(x W1^T + b1) W2^T + b2.  x: (..., D) -> (..., D), hidden width F."""
-    h = gelu(linear(x, params[prefix + "fc1.weight"], params[prefix + "fc1.bias"]))
-    return linear(h, params[prefix + "fc2.weight"], params[prefix + "fc2.bias"])
+def mlp(x, params: dict, prefix: str, *, out: dict | None = None):
+    """MLP(x) = GELU(x W1^T + b1) W2^T + b2.  x: (..., D) -> (..., D), hidden width F.
+
+    out: records, under ``prefix``, ``fc1`` (the pre-activation (..., F)) and ``act`` (its GELU), and,
+    under ``prefix`` without its dot, the output.
+    """
+    h = record(out, prefix + "fc1", linear(x, params[prefix + "fc1.weight"], params[prefix + "fc1.bias"]))
+    g = record(out, prefix + "act", gelu(h))
+    return record(out, prefix.rstrip("."), linear(g, params[prefix + "fc2.weight"], params[prefix + "fc2.bias"]))
 
 
-def encoder_block(x, params: dict, i: int, cfg):
+def encoder_block(x, params: dict, i: int, cfg, *, out: dict | None = None):
     """Block ``i`` (pre-LN): x + MSA(LN1 x), then + MLP(LN2 x).
 
     x: (..., T, D).  Returns (x out (..., T, D), attention probabilities (..., heads, T, T)).
+    out: records, under ``blocks.{i}.``, ``norm1``, what :func:`multi_head_attention` records under
+    ``attn.``, ``after_attn`` (z'_l, the residual stream after attention), ``norm2``, what :func:`mlp`
+    records under ``mlp.``, and ``blocks.{i}`` itself: the block's output z_l.
     """
     b = f"blocks.{i}."
-    a, probs = multi_head_attention(layer_norm(x, params[b + "norm1.weight"], params[b + "norm1.bias"], cfg.ln_eps),
-                                    params, b + "attn.", cfg.num_heads)
-    x = x + a
-    x = x + mlp(layer_norm(x, params[b + "norm2.weight"], params[b + "norm2.bias"], cfg.ln_eps), params, b + "mlp.")
-    return x, probs
+    h = record(out, b + "norm1", layer_norm(x, params[b + "norm1.weight"], params[b + "norm1.bias"], cfg.ln_eps))
+    a, probs = multi_head_attention(h, params, b + "attn.", cfg.num_heads, out=out)
+    x = record(out, b + "after_attn", x + a)
+    h = record(out, b + "norm2", layer_norm(x, params[b + "norm2.weight"], params[b + "norm2.bias"], cfg.ln_eps))
+    return record(out, b[:-1], x + mlp(h, params, b + "mlp.", out=out)), probs
 
 
-def encoder(x, params: dict, cfg):
+def encoder(x, params: dict, cfg, *, out: dict | None = None):
     """z_L from z_0: the ``cfg.num_layers`` blocks in order.
 
     x: (..., T, D).  Returns (z_L (..., T, D), a list of each block's attention (..., heads, T, T)).
+    out: records what every :func:`encoder_block` records, and ``"encoder"``: z_L.
     """
     attentions = []
     for i in range(cfg.num_layers):
-        x, probs = encoder_block(x, params, i, cfg)
+        x, probs = encoder_block(x, params, i, cfg, out=out)
         attentions.append(probs)
-    return x, attentions
+    return record(out, "encoder", x), attentions

@@ -10,10 +10,12 @@ import math
 
 import numpy as np
 
-from .backend import is_array, is_torch, like, namespace
+from .backend import is_array, is_floating, like, namespace
+from .checks import check_int
 from .config import ViTConfig, param_shapes
-from .embedding import embed, linear
+from .embedding import embed
 from .encoder import encoder, layer_norm
+from .ops import linear, record
 
 
 # ---- parameters ------------------------------------------------------------------------------
@@ -26,7 +28,7 @@ def init_params(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]:
     positional embedding N(0, 0.5^2), large enough that forgetting them shows.
     For training use :func:`init_params_for_training`.
     """
-    _check_seed(seed)
+    check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
     params = {}
     for name, shape in param_shapes(cfg).items():
@@ -47,7 +49,7 @@ def init_params_for_training(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]
     """timm's initialisation: truncated normal (std 0.02, cut at 2 std) for weights, the
     positional embedding and the CLS token (std 1e-6 for the CLS token, as timm), zeros for
     biases, ones for LayerNorm gains.  float32, deterministic in ``seed``."""
-    _check_seed(seed)
+    check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
 
     def trunc_normal(shape, std):
@@ -68,11 +70,6 @@ def init_params_for_training(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]
             value = trunc_normal(shape, 0.02)
         params[name] = value.astype(np.float32)
     return params
-
-
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r}: expected a non-negative int")
 
 
 def check_params(params: dict, cfg: ViTConfig) -> None:
@@ -101,9 +98,8 @@ def check_images(images, cfg: ViTConfig, name: str = "images") -> None:
     if len(shape) not in (3, 4) or shape[-3:] != (H, W, cfg.channels):
         raise ValueError(f"{name} has shape {shape}: expected ({H}, {W}, {cfg.channels}) or "
                          f"(B, {H}, {W}, {cfg.channels}), channels last")
-    kind = str(images.dtype)
-    if "float" not in kind:
-        raise ValueError(f"{name} has dtype {kind}: expected float32 or float64 (convert with .astype)")
+    if not is_floating(images):
+        raise ValueError(f"{name} has dtype {images.dtype}: expected float32 or float64 (convert with .astype)")
 
 
 # ---- the last steps --------------------------------------------------------------------------
@@ -121,7 +117,7 @@ def head(x, params: dict):
     return linear(x, params["head.weight"], params["head.bias"])
 
 
-def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = False):
+def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = False, out: dict | None = None):
     """The ViT forward pass.
 
     params: the canonical layout (numpy arrays or torch tensors; converted to the kind, dtype
@@ -130,37 +126,24 @@ def forward(params: dict, images, cfg: ViTConfig, *, return_attention: bool = Fa
     Returns logits (K,) or (B, K) of the same kind as ``images`` (a model without a head,
     ``cfg.num_classes == 0``: the pooled features (D,) or (B, D)); with ``return_attention`` also the
     attention probabilities of every block, (L, [B,] heads, T, T).
+    out: a dict that receives every intermediate as it is computed, named after the layer that
+         made it: ``"patches"`` (x_p), ``"patch_embed"``, ``"embed"`` (z_0), per block
+         ``"blocks.{i}.norm1"``, ``".attn.q"``/``k``/``v``, ``".attn.probs"``, ``".attn.merged"``,
+         ``".attn"``, ``".after_attn"``, ``".norm2"``, ``".mlp.fc1"``, ``".mlp.act"``, ``".mlp"``
+         and ``"blocks.{i}"`` (z_i), then ``"encoder"`` (z_L), ``"norm"``, ``"pool"`` and ``"head"``
+         (the logits; absent without a head).  The arrays are the computation's own (with torch,
+         part of its graph).
     """
     check_images(images, cfg)
     check_params(params, cfg)
-    logits, attentions = forward_steps({k: like(v, images) for k, v in params.items()}, images, cfg)
+    params = {k: like(v, images) for k, v in params.items()}
+    z = embed(images, params, cfg, out=out)                       # z_0 (..., T, D)
+    z, attentions = encoder(z, params, cfg, out=out)              # z_L (..., T, D)
+    z = record(out, "norm", layer_norm(z, params["norm.weight"], params["norm.bias"], cfg.ln_eps))
+    pooled = record(out, "pool", pool(z, cfg))                    # (..., D)
+    if not cfg.num_classes:                                       # a feature extractor (e.g. DINO)
+        return (pooled, namespace(images).stack(attentions, axis=0)) if return_attention else pooled
+    logits = record(out, "head", head(pooled, params))            # (..., K)
     if return_attention:
         return logits, namespace(images).stack(attentions, axis=0)
     return logits
-
-
-def forward_steps(params: dict, images, cfg: ViTConfig):
-    """The steps of :func:`forward`, without its checks and conversions (params already of the
-    images' kind and dtype).
-
-    Returns (logits (..., K) (without a head: the pooled features (..., D)), a list of each block's
-    attention probabilities (..., heads, T, T)):
-    the blocks' own arrays, so with torch they are the tensors autograd differentiates through
-    (a stacked copy of them would sit outside the graph).
-    """
-    z0 = embed(images, params, cfg)
-    zL, attentions = encoder(z0, params, cfg)
-    zL = layer_norm(zL, params["norm.weight"], params["norm.bias"], cfg.ln_eps)
-    pooled = pool(zL, cfg)
-    return (head(pooled, params) if cfg.num_classes else pooled), attentions
-
-
-def to_torch(params: dict, dtype=None, device=None, requires_grad: bool = False) -> dict:
-    """The same parameters as torch tensors (e.g. leaves for autograd)."""
-    import torch
-
-    out = {}
-    for k, v in params.items():
-        t = v.detach().clone() if is_torch(v) else torch.from_numpy(np.array(v))
-        out[k] = t.to(dtype=dtype or t.dtype, device=device).requires_grad_(requires_grad)
-    return out

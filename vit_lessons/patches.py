@@ -9,6 +9,7 @@ row-major (left to right, then top to bottom) and each patch is flattened in
 from __future__ import annotations
 
 from .backend import device, namespace
+from .checks import check_int
 
 
 def _check_image(images, name: str = "images"):
@@ -25,8 +26,15 @@ def conv_windows(images, kernel: int, stride: int, padding: int = 0):
     With stride == kernel and padding == 0 this is a pure reshape (the patches of a ViT);
     otherwise windows overlap or leave gaps, and are gathered one kernel offset at a time.
     """
+    if getattr(images, "ndim", 0) < 3:
+        raise ValueError(f"images has shape {tuple(getattr(images, 'shape', ()))}: expected (..., H, W, C)")
+    check_int("kernel", kernel, 1)
+    check_int("stride", stride, 1)
+    check_int("padding", padding, 0)
     xp = namespace(images)
     *lead, H, W, C = images.shape
+    if kernel > min(H, W) + 2 * padding:
+        raise ValueError(f"kernel={kernel}: expected at most the padded image side min({H}, {W}) + 2*{padding}")
     if stride == kernel and padding == 0 and H % kernel == 0 and W % kernel == 0:
         gh, gw = H // kernel, W // kernel
         x = xp.reshape(images, (*lead, gh, kernel, gw, kernel, C))
@@ -53,7 +61,7 @@ def patchify(images, patch_size: int):
     _check_image(images)
     xp = namespace(images)
     *lead, H, W, C = images.shape
-    P = patch_size
+    P = check_int("patch_size", patch_size, 1)
     if H % P or W % P:
         raise ValueError(f"images of size {H}x{W} with patch_size={P}: sides must be multiples of {P} "
                          f"({H % P} rows and {W % P} columns would be dropped); resize or crop first")
@@ -69,7 +77,10 @@ def unpatchify(patches, patch_size: int, grid_size: tuple[int, int], channels: i
     """
     xp = namespace(patches)
     *lead, N, L = patches.shape
-    P, (gh, gw), C = patch_size, grid_size, channels
+    P, C = check_int("patch_size", patch_size, 1), check_int("channels", channels, 1)
+    if not (isinstance(grid_size, tuple | list) and len(grid_size) == 2):
+        raise ValueError(f"grid_size={grid_size!r}: expected a pair (gh, gw) of positive ints")
+    gh, gw = (check_int(f"grid_size[{i}]", g, 1) for i, g in enumerate(grid_size))
     if N != gh * gw or L != P * P * C:
         raise ValueError(f"patches has shape {tuple(patches.shape)}: expected (..., {gh * gw}, {P * P * C}) "
                          f"for grid_size={grid_size}, patch_size={P}, channels={C}")
@@ -78,19 +89,3 @@ def unpatchify(patches, patch_size: int, grid_size: tuple[int, int], channels: i
     x = xp.permute_dims(x, (*range(n), n, n + 2, n + 1, n + 3, n + 4))
     return xp.reshape(x, (*lead, gh * P, gw * P, C))
 
-
-def conv_windows_backward(d_windows, image_shape: tuple[int, ...], stride: int, padding: int = 0):
-    """The adjoint of :func:`conv_windows`: add every window's gradient back onto the pixels it saw.
-
-    d_windows: (..., outH, outW, k, k, C).  image_shape: (..., H, W, C) of the unpadded image.
-    Returns the image gradient, shape ``image_shape`` (overlapping windows add up; padding is cut off).
-    """
-    xp = namespace(d_windows)
-    *lead, oh, ow, k, _, C = d_windows.shape
-    H, W = image_shape[-3], image_shape[-2]
-    d = xp.zeros((*lead, H + 2 * padding, W + 2 * padding, C), dtype=d_windows.dtype, device=device(d_windows))
-    for i in range(k):
-        for j in range(k):
-            d[..., i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride, :] += \
-                d_windows[..., :, :, i, j, :]
-    return d[..., padding:padding + H, padding:padding + W, :]

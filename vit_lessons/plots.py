@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .backend import to_numpy
+from .checks import check_int, require
 from .config import ViTConfig
 from .interpret import cls_attention, patch_filter_components, pos_embed_cosine, rollout, token_map
 from .patches import patchify
 
+Figure = require("matplotlib.figure").Figure
 ATTENTION_CMAP = "inferno"
 
 
@@ -38,10 +39,10 @@ def _show(ax, image) -> None:
 
 
 def _check_patch_size(patch_size, image) -> tuple[int, int]:
-    H, W = to_numpy(image).shape[:2]
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1 \
-            or H % patch_size or W % patch_size:
-        raise ValueError(f"patch_size={patch_size!r}: expected a positive int dividing the image's {H} x {W} pixels")
+    H, W = _image(image).shape[:2]
+    why = f"dividing the image's {H} x {W} pixels"
+    if check_int("patch_size", patch_size, 1, why=why) and (H % patch_size or W % patch_size):
+        raise ValueError(f"patch_size={patch_size!r}: expected a positive int ({why})")
     return H // patch_size, W // patch_size
 
 
@@ -53,7 +54,8 @@ def patch_grid(image, patch_size: int, *, ax=None, numbers: bool = False, color:
     Draws gh - 1 horizontal and gw - 1 vertical lines between the patches; returns the Figure.
     """
     gh, gw = _check_patch_size(patch_size, image)
-    fig, ax = _figure_and_axes(ax, (4.0, 4.0 * gh / gw))
+    side = max(4.0, 0.35 * max(gh, gw)) if numbers else 4.0  # room for every patch's number
+    fig, ax = _figure_and_axes(ax, (side, side * gh / gw))
     _show(ax, image)
     P = patch_size
     for i in range(1, gh):
@@ -76,9 +78,7 @@ def patch_strip(image, patch_size: int, n: int | None = None) -> Figure:
     """
     gh, gw = _check_patch_size(patch_size, image)
     N = gh * gw
-    n = N if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= N:
-        raise ValueError(f"n={n!r}: expected an int in [1, {N}] (the number of patches)")
+    n = N if n is None else check_int("n", n, 1, N, why="the number of patches")
     x = to_numpy(image).astype(np.float32)
     P, C = patch_size, x.shape[-1]
     patches = patchify(x, P).reshape(N, P, P, C)  # flattened in (P, P, C) order, so this undoes it
@@ -87,6 +87,23 @@ def patch_strip(image, patch_size: int, n: int | None = None) -> Figure:
     for k, ax in enumerate(axes):
         _show(ax, patches[k])
         ax.set_title(str(k), fontsize=7)
+    return fig
+
+
+def token_matrix(image, patch_size: int, n: int | None = None) -> Figure:
+    """The first ``n`` tokens of :func:`vit_lessons.patchify` as the matrix x_p, one column per token.
+
+    image: (H, W, C).  Returns a Figure whose one image is ``patchify(image, P)[:n].T``, (P*P*C, n),
+    in grey: column i is token i's P*P*C values in (P, P, C) order.
+    """
+    gh, gw = _check_patch_size(patch_size, image)
+    n = gh * gw if n is None else check_int("n", n, 1, gh * gw, why="the number of patches")
+    tokens = patchify(to_numpy(image).astype(np.float32), patch_size)[:n]
+    fig, ax = _figure_and_axes(None, (min(0.15 * n + 1.5, 12.0), 2.2))
+    ax.imshow(tokens.T, aspect="auto", cmap="gray", interpolation="nearest", vmin=0.0, vmax=1.0)
+    ax.set_xlabel("token index i")
+    ax.set_ylabel(f"{tokens.shape[1]} values")
+    ax.set_title("the tokens as the matrix x_p (one column per token)")
     return fig
 
 

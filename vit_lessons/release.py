@@ -2,8 +2,8 @@
 
 The bundle holds the book's sources (``_config.yml``, ``_toc.yml``, ``book/``), the ``vit_lessons`` package
 WITHOUT the grader's hidden tests (``vit_lessons/grading/hidden/``), the exercise stubs (``exercises/``,
-with the public self-checks of ``vit_lessons.grading``), ``README.md``, ``requirements*.txt`` and
-``pyproject.toml``.  The chapters' solution boxes (dropdowns that include ``solutions/``) are taken out
+with the public self-checks of ``vit_lessons.grading``), ``README.md``, ``LICENSE``, ``requirements*.txt``
+and ``pyproject.toml``.  The chapters' solution boxes (dropdowns that include ``solutions/``) are taken out
 of the bundle's copy of the book.  It never holds ``solutions/`` or the hidden tests; ``tests/test_grading_release.py``
 proves both absences.  OUT_DIR must not exist yet, or be empty.
 """
@@ -56,10 +56,12 @@ def release(out_dir: Path, repo: Path = REPO) -> list[Path]:
         raise ValueError(f"OUT_DIR={out_dir}: exists and is not empty; expected a new or empty folder")
     if out_dir.resolve() == repo.resolve() or repo.resolve() in out_dir.resolve().parents:
         raise ValueError(f"OUT_DIR={out_dir}: inside the repository; expected a folder outside it")
+    missing = [name for name in FILES if not (repo / name).is_file()]
+    if missing:
+        raise RuntimeError(f"the repository {repo} lacks {missing}: the bundle would be incomplete, not written")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in FILES:
-        if (repo / name).is_file():
-            shutil.copy2(repo / name, out_dir / name)
+        shutil.copy2(repo / name, out_dir / name)
     for name in DIRS:
         if (repo / name).is_dir():
             shutil.copytree(repo / name, out_dir / name, ignore=_ignore)

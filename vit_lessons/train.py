@@ -21,14 +21,17 @@ import math
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .backend import to_torch
+from .checks import check_int, require
 from .config import ViTConfig
 from .data import CLASS_NAMES, Shapes, make_shapes
-from .model import forward, init_params_for_training, to_torch
+from .model import forward, init_params_for_training
 
 # The recipe of the shipped checkpoints (``python -m vit_lessons.train`` defaults).  One thread: on a
 # 2-core machine where anything else runs, two torch threads wait on each other (measured 2.4x slower
@@ -93,17 +96,12 @@ def fold_standardisation(params: dict, mean, std) -> dict:
     return out
 
 
-def _check_positive(name: str, value, kind=int) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ValueError(f"{name}={value!r}: expected a positive {kind.__name__}")
-
-
 def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_decay, warmup, label_smoothing,
          seed, device, progress, desc) -> tuple[dict, float]:
     """The training loop shared by the ViT and the CNN baseline: returns (history, seconds)."""
     import torch
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
+    tqdm = require("tqdm.auto").tqdm
 
     images = torch.from_numpy(data.images).to(device)
     labels = torch.from_numpy(data.labels).to(device)
@@ -142,18 +140,53 @@ def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_
     return history, time.perf_counter() - start
 
 
-def _setup(seed: int, threads: int | None, device: str):
+@contextmanager
+def torch_settings(threads: int | None = None, flush_denormal: bool = True):
+    """Inside the ``with`` block, torch uses ``threads`` CPU threads (None: as it was) and flushes
+    subnormal floats to zero (tiny initial weights otherwise meet slow subnormal arithmetic; the
+    shipped checkpoints were trained so); afterwards both are what they were before.
+
+    Both settings are process-wide, so training sets them for its own duration only: a notebook
+    that calls :func:`train` finds its kernel as it left it.
+    """
     import torch
 
-    torch.set_flush_denormal(True)  # tiny initial weights otherwise meet slow subnormal arithmetic
     if threads is not None:
-        _check_positive("threads", threads)
-        torch.set_num_threads(threads)
+        check_int("threads", threads, 1)
+    before = torch.get_num_threads(), _flushes_denormals()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        torch.set_flush_denormal(flush_denormal)
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.set_flush_denormal(before[1])
+
+
+def _flushes_denormals() -> bool:
+    """Whether torch flushes subnormal floats to zero now (torch can set this, not report it: a
+    subnormal float32 survives a multiplication by 1 unless the CPU flushes it)."""
+    import torch
+
+    return torch.tensor(1e-40, dtype=torch.float32).mul(1.0).item() == 0.0
+
+
+def _training_data(data: Shapes | None, *, steps, batch_size, warmup, data_seed, image_size, device):
+    """The set-up :func:`train` and :func:`train_cnn` share: the schedule's arguments checked, the
+    device checked, and the training images (``steps * batch_size`` fresh ones of ``data_seed``
+    unless ``data`` is given).  Returns (data, seconds spent generating it)."""
+    import torch
+
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("warmup", warmup, 0, steps, why="at most steps")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r}: CUDA is not available here (use 'cpu')")
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    return torch
+    t0 = time.perf_counter()
+    if data is None:
+        data = make_shapes(steps * batch_size, data_seed, image_size=image_size)
+    return data, time.perf_counter() - t0
 
 
 def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_DEFAULTS["batch_size"],
@@ -161,52 +194,59 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
           warmup: int = TRAIN_DEFAULTS["warmup"], label_smoothing: float = TRAIN_DEFAULTS["label_smoothing"],
           seed: int = TRAIN_DEFAULTS["seed"], data_seed: int = TRAIN_DEFAULTS["data_seed"],
           data: Shapes | None = None, standardise: bool = True, device: str = "cpu", threads: int | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, compile: bool = False) -> TrainResult:
     """Train a ViT with config ``cfg`` on the synthetic shapes; returns a :class:`TrainResult`
     (``.params`` numpy float32, ``.history`` per-step loss/accuracy/lr for plotting, ``.seconds``).
 
     cfg        : the model; ``cfg.image_size`` must be square and ``cfg.num_classes`` equal the classes.
     steps      : optimisation steps; each sees ``batch_size`` images.
     lr         : peak learning rate, reached after ``warmup`` steps, then cosine decay to 0.
-    seed       : initialisation, batch order (and torch/numpy global seeds).
+    seed       : initialisation and batch order (local generators: no global seed is touched).
     data_seed  : seed of the training images (``steps * batch_size`` fresh images) unless ``data`` is given.
     data       : a :class:`Shapes` to train on instead.
     standardise: train on per-channel standardised images (much faster to optimise: raw pixels in [0, 1]
                  all share one sign) and fold the standardisation into the patch embedding at the end
                  (:func:`fold_standardisation`), so the returned parameters take raw images.
-    device     : "cpu" or "cuda"; threads: torch CPU threads (None leaves torch's default).
+    device     : "cpu" or "cuda"; threads: torch CPU threads while training (None leaves torch's
+                 setting; see :func:`torch_settings`).
+    compile    : train through ``torch.compile(forward)``, the same function compiled (``.seconds``
+                 includes the compilation).  For long runs and large models; the 60-step recipe is
+                 faster without it (``benchmarks/train_compile.py`` measures both).
     """
+    import torch
+
     if not isinstance(cfg, ViTConfig):
         raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        _check_positive(name, value)
-    if not 0 <= warmup <= steps:
-        raise ValueError(f"warmup={warmup!r}: expected an int in [0, steps={steps}]")
     H, W = cfg.image_size
     if H != W:
         raise ValueError(f"cfg.image_size={cfg.image_size}: the shapes data are square")
-    torch = _setup(seed, threads, device)
-    t0 = time.perf_counter()
-    if data is None:
-        data = make_shapes(steps * batch_size, data_seed, image_size=H)
-    data_seconds = time.perf_counter() - t0
-    if cfg.num_classes != len(data.class_names):
-        raise ValueError(f"cfg.num_classes={cfg.num_classes}: expected {len(data.class_names)} "
-                         f"(the classes {data.class_names})")
     if standardise and cfg.padding:
         raise ValueError(f"cfg.padding={cfg.padding}: standardise=True folds exactly only without padding")
-    mean = data.images.mean(axis=(0, 1, 2)) if standardise else np.zeros(cfg.channels, np.float32)
-    std = data.images.std(axis=(0, 1, 2)) if standardise else np.ones(cfg.channels, np.float32)
-    data = Shapes(images=(data.images - mean) / std, labels=data.labels, masks=data.masks,
-                  class_names=data.class_names)
-    params = to_torch(init_params_for_training(cfg, seed), dtype=torch.float32, device=device, requires_grad=True)
-    history, seconds = _fit(lambda x: forward(params, x, cfg), list(params.values()), data, steps=steps,
-                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                            label_smoothing=label_smoothing, seed=seed, device=device, progress=progress,
-                            desc=f"ViT ({cfg.pool})")
+    with torch_settings(threads):
+        data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup,
+                                            data_seed=data_seed, image_size=H, device=device)
+        if cfg.num_classes != len(data.class_names):
+            raise ValueError(f"cfg.num_classes={cfg.num_classes}: expected {len(data.class_names)} "
+                             f"(the classes {data.class_names})")
+        mean, std, data = _standardised(data, standardise)
+        params = to_torch(init_params_for_training(cfg, seed), dtype=torch.float32, device=device, requires_grad=True)
+        step = torch.compile(forward, fullgraph=True) if compile else forward
+        history, seconds = _fit(lambda x: step(params, x, cfg), list(params.values()), data, steps=steps,
+                                batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
+                                label_smoothing=label_smoothing, seed=seed, device=device, progress=progress,
+                                desc=f"ViT ({cfg.pool})")
     trained = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in params.items()}
     trained = {k: v.astype(np.float32) for k, v in fold_standardisation(trained, mean, std).items()}
     return TrainResult(params=trained, history=history, seconds=seconds, data_seconds=data_seconds)
+
+
+def _standardised(data: Shapes, standardise: bool) -> tuple[np.ndarray, np.ndarray, Shapes]:
+    """(mean (C,), std (C,), the data standardised per channel); mean 0 and std 1 without ``standardise``."""
+    channels = data.images.shape[-1]
+    mean = data.images.mean(axis=(0, 1, 2)) if standardise else np.zeros(channels, np.float32)
+    std = data.images.std(axis=(0, 1, 2)) if standardise else np.ones(channels, np.float32)
+    return mean, std, Shapes(images=(data.images - mean) / std, labels=data.labels, masks=data.masks,
+                             class_names=data.class_names)
 
 
 def evaluate(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 500) -> float:
@@ -237,23 +277,28 @@ def cnn_baseline(num_classes: int = len(CLASS_NAMES), width: int = 32):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
 
 
-def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = 128, lr: float = 3e-3,
-              weight_decay: float = 0.05, warmup: int = 10, seed: int = 0, data_seed: int = 1, image_size: int = 32,
-              data: Shapes | None = None,
-              device: str = "cpu", threads: int | None = None, progress: bool = True) -> TrainResult:
-    """Train :func:`cnn_baseline` with the same loop, optimiser and schedule as :func:`train`.
-    Returns a :class:`TrainResult` with ``.model`` (the torch module, in eval mode) and ``.params`` None."""
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        _check_positive(name, value)
-    _setup(seed, threads, device)
-    t0 = time.perf_counter()
-    if data is None:
-        data = make_shapes(steps * batch_size, data_seed, image_size=image_size)
-    data_seconds = time.perf_counter() - t0
-    model = cnn_baseline(len(data.class_names)).to(device)
-    history, seconds = _fit(lambda x: model(x.permute(0, 3, 1, 2)), list(model.parameters()), data, steps=steps,
-                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                            label_smoothing=0.0, seed=seed, device=device, progress=progress, desc="CNN baseline")
+def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_DEFAULTS["batch_size"],
+              lr: float = TRAIN_DEFAULTS["lr"], weight_decay: float = TRAIN_DEFAULTS["weight_decay"],
+              warmup: int = TRAIN_DEFAULTS["warmup"], seed: int = TRAIN_DEFAULTS["seed"],
+              data_seed: int = TRAIN_DEFAULTS["data_seed"], image_size: int = RECIPE["image_size"],
+              data: Shapes | None = None, device: str = "cpu", threads: int | None = None,
+              progress: bool = True) -> TrainResult:
+    """Train :func:`cnn_baseline` with the same set-up, loop, optimiser, schedule and defaults as :func:`train`.
+    Returns a :class:`TrainResult` with ``.model`` (the torch module, in eval mode) and ``.params`` None.
+    ``seed`` also draws the network's initial weights (torch's generator, forked: its global state is
+    left as it was)."""
+    import torch
+
+    with torch_settings(threads):
+        data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup,
+                                            data_seed=data_seed, image_size=image_size, device=device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cnn_baseline(len(data.class_names)).to(device)
+        history, seconds = _fit(lambda x: model(x.permute(0, 3, 1, 2)), list(model.parameters()), data,
+                                steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
+                                label_smoothing=0.0, seed=seed, device=device, progress=progress,
+                                desc="CNN baseline")
     model.eval()
     return TrainResult(params=None, history=history, seconds=seconds, data_seconds=data_seconds,
                        model=model.to("cpu"))

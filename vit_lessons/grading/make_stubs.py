@@ -9,8 +9,8 @@ A solution marks what the learner writes, nbgrader-style::
 In the stub the block becomes ``raise NotImplementedError("Exercise N: <hint>")`` at the block's
 indentation; a block whose BEGIN line has no hint (e.g. imports only the solution needs) is dropped.
 Everything outside the markers (signatures, docstrings, allowed imports) is copied, so stubs and
-solutions cannot drift: ``tests/test_grading_stubs.py`` checks that ``exercises/`` is exactly what this
-module writes.
+solutions cannot drift: ``test_stubs_are_generated_from_the_solutions`` in ``tests/test_grading.py``
+checks that ``exercises/`` is exactly what this module writes.
 
     python -m vit_lessons.grading.make_stubs [--solutions DIR] [--exercises DIR] [--check]
 """
