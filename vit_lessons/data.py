@@ -81,21 +81,38 @@ CLASS_HUES = (0.0, 120.0, 230.0, 55.0, 300.0)
 def _class_colours(rng: np.random.Generator, classes: np.ndarray) -> np.ndarray:
     """(n, 3) float32 RGB colours of the given classes' colour families: hue within 12 degrees of
     :data:`CLASS_HUES`, saturation in [0.6, 1], value in [0.8, 1] (brighter than every background)."""
+    hue = (np.asarray(CLASS_HUES)[classes] + rng.uniform(-12.0, 12.0, len(classes))) % 360.0 / 360.0
+    return _bright_colours(rng, hue)
+
+
+def _random_colours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 3) float32 RGB colours of any hue (uniform over the circle), as saturated and as bright as
+    :func:`_class_colours`: the colour of ``colour="random"`` objects, which says nothing about their class."""
+    return _bright_colours(rng, rng.uniform(0.0, 1.0, n))
+
+
+def _bright_colours(rng: np.random.Generator, hue: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 RGB of the hues (n,) in [0, 1), saturation in [0.6, 1] and value in [0.8, 1]."""
     from skimage.color import hsv2rgb
 
-    n = len(classes)
-    hue = (np.asarray(CLASS_HUES)[classes] + rng.uniform(-12.0, 12.0, n)) % 360.0 / 360.0
+    n = len(hue)
     hsv = np.stack([hue, rng.uniform(0.6, 1.0, n), rng.uniform(0.8, 1.0, n)], axis=-1)
     return hsv2rgb(hsv[:, None, :])[:, 0, :].astype(np.float32)
 
 
+# the object's colour: its class's colour family (the shipped models' data), or any hue
+COLOURS = ("class", "random")
+
+
 def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float, float] = (0.17, 0.3),
                 clutter: int = 3, noise: float = 0.04, texture: float = 0.2,
-                rotation: float = 180.0) -> Shapes:
+                rotation: float = 180.0, colour: str = "class") -> Shapes:
     """``n`` images of one object each, on a textured, noisy, cluttered background.
 
-    The object's class decides its shape and its colour family (hue within 12 degrees of
-    ``CLASS_HUES[label]``); its position, radius, rotation, saturation and brightness are random.
+    The object's class decides its shape and, with ``colour="class"`` (the default, the data of the
+    shipped models), its colour family (hue within 12 degrees of ``CLASS_HUES[label]``); with
+    ``colour="random"`` its hue is uniform over the colour circle, so that only the shape tells the
+    class.  Its position, radius, rotation, saturation and brightness are random either way.
 
     n          : number of images N.
     seed       : the same seed gives the same images, labels and masks, bit for bit.
@@ -105,6 +122,7 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     noise      : standard deviation of the Gaussian pixel noise.
     texture    : amplitude of the smooth random background texture.
     rotation   : the object is rotated by an angle uniform in [-rotation, rotation] degrees.
+    colour     : "class" (each class its colour family) or "random" (a hue independent of the class).
     Returns :class:`Shapes` with images (N, H, W, 3) float32 in [0, 1], labels (N,) int64, masks (N, H, W) bool.
     """
     _check_int("n", n, 1)
@@ -118,6 +136,8 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     for name, value in (("noise", noise), ("texture", texture)):
         if not (isinstance(value, (int, float)) and 0 <= value <= 1):
             raise ValueError(f"{name}={value!r}: expected a number in [0, 1]")
+    if colour not in COLOURS:
+        raise ValueError(f"colour={colour!r}: expected one of {COLOURS}")
     rng = np.random.default_rng(seed)
     S, K = image_size, len(CLASS_NAMES)
     labels = rng.integers(0, K, n).astype(np.int64)
@@ -136,9 +156,9 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
         present = rng.random(n) < 0.7
         cy, cx = rng.uniform(2, S - 2, (2, n, 1, 1)).astype(np.float32)
         rr = rng.uniform(1.0, 2.0, (n, 1, 1)).astype(np.float32)
-        colour = _class_colours(rng, rng.integers(0, K, n))[:, None, None, :]
+        blob_colour = _class_colours(rng, rng.integers(0, K, n))[:, None, None, :]
         blob = ((ys - cy) ** 2 + (xs - cx) ** 2 <= rr * rr) & present[:, None, None]
-        images = np.where(blob[..., None], colour, images)
+        images = np.where(blob[..., None], blob_colour, images)
 
     # the object
     r = rng.uniform(radius[0] * S, radius[1] * S, (n, 1, 1))
@@ -152,8 +172,8 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     v = cos * dy - sin * dx
     inside = _shape_masks(u, v, r)
     masks = np.stack([inside[name] for name in CLASS_NAMES], axis=1)[np.arange(n), labels]
-    colour = _class_colours(rng, labels)[:, None, None, :]
-    images = np.where(masks[..., None], colour, images)
+    rgb = _class_colours(rng, labels) if colour == "class" else _random_colours(rng, n)
+    images = np.where(masks[..., None], rgb[:, None, None, :], images)
 
     images += noise * rng.standard_normal(images.shape, dtype=np.float32)
     images = np.clip(images, 0.0, 1.0, out=images)
