@@ -87,7 +87,7 @@ def _class_colours(rng: np.random.Generator, classes: np.ndarray) -> np.ndarray:
 
 def _random_colours(rng: np.random.Generator, n: int) -> np.ndarray:
     """(n, 3) float32 RGB colours of any hue (uniform over the circle), as saturated and as bright as
-    :func:`_class_colours`: the colour of ``colour="random"`` objects, which says nothing about their class."""
+    :func:`_class_colours`: the colour of ``shape_only`` objects, which says nothing about their class."""
     return _bright_colours(rng, rng.uniform(0.0, 1.0, n))
 
 
@@ -100,19 +100,24 @@ def _bright_colours(rng: np.random.Generator, hue: np.ndarray) -> np.ndarray:
     return hsv2rgb(hsv[:, None, :])[:, 0, :].astype(np.float32)
 
 
-# the object's colour: its class's colour family (the shipped models' data), or any hue
-COLOURS = ("class", "random")
+# area of each class's shape (as drawn by _shape_masks) in units of r^2: a disc of radius 0.9 r, a square of
+# side 1.6 r, a triangle of circumradius 1.15 r, a cross of two 2 r x 0.64 r bars, a ring between 0.55 r and r
+SHAPE_AREAS = (0.81 * math.pi, 2.56, 0.75 * math.sqrt(3) * 1.15**2, 2 * 1.28 - 0.64**2, math.pi * (1 - 0.55**2))
+# with shape_only the radius of each class is scaled so that every class covers the same area on average
+_EQUAL_AREA_SCALE = np.sqrt(np.mean(SHAPE_AREAS) / np.asarray(SHAPE_AREAS))
 
 
 def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float, float] = (0.17, 0.3),
                 clutter: int = 3, noise: float = 0.04, texture: float = 0.2,
-                rotation: float = 180.0, colour: str = "class") -> Shapes:
+                rotation: float = 180.0, shape_only: bool = False) -> Shapes:
     """``n`` images of one object each, on a textured, noisy, cluttered background.
 
-    The object's class decides its shape and, with ``colour="class"`` (the default, the data of the
-    shipped models), its colour family (hue within 12 degrees of ``CLASS_HUES[label]``); with
-    ``colour="random"`` its hue is uniform over the colour circle, so that only the shape tells the
-    class.  Its position, radius, rotation, saturation and brightness are random either way.
+    The object's class decides its shape and, by default (the data of the shipped models), its colour
+    family (hue within 12 degrees of ``CLASS_HUES[label]``).  With ``shape_only=True`` only the shape
+    tells the class: the hue is uniform over the colour circle, and each class's radius is scaled so
+    that all classes cover the same area (the count of bright pixels says nothing either).  The
+    position, radius, rotation, saturation and brightness are random either way; the same seed gives
+    the same labels, background, clutter and noise with and without ``shape_only``.
 
     n          : number of images N.
     seed       : the same seed gives the same images, labels and masks, bit for bit.
@@ -122,7 +127,7 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     noise      : standard deviation of the Gaussian pixel noise.
     texture    : amplitude of the smooth random background texture.
     rotation   : the object is rotated by an angle uniform in [-rotation, rotation] degrees.
-    colour     : "class" (each class its colour family) or "random" (a hue independent of the class).
+    shape_only : the object's colour and area independent of its class.
     Returns :class:`Shapes` with images (N, H, W, 3) float32 in [0, 1], labels (N,) int64, masks (N, H, W) bool.
     """
     _check_int("n", n, 1)
@@ -136,8 +141,8 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     for name, value in (("noise", noise), ("texture", texture)):
         if not (isinstance(value, (int, float)) and 0 <= value <= 1):
             raise ValueError(f"{name}={value!r}: expected a number in [0, 1]")
-    if colour not in COLOURS:
-        raise ValueError(f"colour={colour!r}: expected one of {COLOURS}")
+    if not isinstance(shape_only, (bool, np.bool_)):
+        raise ValueError(f"shape_only={shape_only!r}: expected True or False")
     rng = np.random.default_rng(seed)
     S, K = image_size, len(CLASS_NAMES)
     labels = rng.integers(0, K, n).astype(np.int64)
@@ -162,6 +167,8 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
 
     # the object
     r = rng.uniform(radius[0] * S, radius[1] * S, (n, 1, 1))
+    if shape_only:
+        r = r * _EQUAL_AREA_SCALE[labels][:, None, None]
     margin = 1.05 * r
     cy = (margin + rng.random((n, 1, 1)) * (S - 2 * margin)).astype(np.float32)
     cx = (margin + rng.random((n, 1, 1)) * (S - 2 * margin)).astype(np.float32)
@@ -172,7 +179,7 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     v = cos * dy - sin * dx
     inside = _shape_masks(u, v, r)
     masks = np.stack([inside[name] for name in CLASS_NAMES], axis=1)[np.arange(n), labels]
-    rgb = _class_colours(rng, labels) if colour == "class" else _random_colours(rng, n)
+    rgb = _random_colours(rng, n) if shape_only else _class_colours(rng, labels)
     images = np.where(masks[..., None], rgb[:, None, None, :], images)
 
     images += noise * rng.standard_normal(images.shape, dtype=np.float32)

@@ -1,7 +1,7 @@
 """Why a ViT needs data: held-out accuracy against training-set size, the tiny ViT against a small CNN.
 
 The paper's central result (its Figures 3 and 4) in miniature.  On the colour-free shapes
-(``make_shapes(..., colour="random")``: only the shape tells the class) the tiny ViT of chapter 8, the
+(``make_shapes(..., shape_only=True)``: neither colour nor area tells the class) the tiny ViT of chapter 8, the
 same ViT with fixed 2-D sinusoidal positions, and a small CNN of similar size and compute are trained
 on nested training sets of growing size, with one budget rule for all of them, and scored on one
 fixed held-out set:
@@ -97,7 +97,7 @@ def model_sizes(settings: dict = SWEEP) -> dict:
 
 @cache
 def _pool(n: int, seed: int) -> Shapes:
-    return V.make_shapes(n, seed, colour="random")
+    return V.make_shapes(n, seed, shape_only=True)
 
 
 def _first(data: Shapes, n: int) -> Shapes:
