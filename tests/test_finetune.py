@@ -21,7 +21,7 @@ GRIDS = [((8, 8), (12, 12)), ((8, 8), (16, 16)), ((8, 8), (5, 5)), ((7, 5), (16,
 def reference(grid: np.ndarray, new_grid, convention: str) -> np.ndarray:
     """The libraries' own resize of a (gh, gw, D) grid: scipy's zoom for the official code, torch's
     interpolate for the others."""
-    (gh, gw, D), (nh, nw) = grid.shape, new_grid
+    (gh, gw, _), (nh, nw) = grid.shape, new_grid
     if convention == "official":
         return scipy.ndimage.zoom(grid, (nh / gh, nw / gw, 1), order=1)
     x = torch.from_numpy(grid).permute(2, 0, 1)[None]
@@ -181,3 +181,16 @@ def test_scratch_and_finetune_share_the_budget(pretrained):
     a = FT.scratch(cfg, data, steps=4, batch_size=16, warmup=1, progress=False)
     b = FT.finetune(cfg, params, data, steps=4, batch_size=16, warmup=1, progress=False)
     assert len(a.history["loss"]) == len(b.history["loss"]) == 4
+
+
+def test_relabel_groups_the_classes():
+    d = make_shapes(100, 1)
+    groups = {"round": ("disc", "ring"), "angular": ("square", "triangle", "cross")}
+    r = FT.relabel(d, groups)
+    assert r.class_names == ("round", "angular") and r.images is d.images
+    names = np.array(d.class_names)[d.labels]
+    np.testing.assert_array_equal(r.labels, np.isin(names, groups["angular"]).astype(np.int64))
+    with pytest.raises(ValueError, match="exactly one group"):
+        FT.relabel(d, {"round": ("disc", "ring"), "angular": ("square", "triangle")})
+    with pytest.raises(ValueError, match="exactly one group"):
+        FT.relabel(d, {"a": ("disc", "ring", "square"), "b": ("square", "triangle", "cross")})

@@ -4,7 +4,9 @@
 position, size, rotation and colour, on a dark, smooth random background with pixel noise and a
 few small distractor blobs.  Each class has its own colour family (:data:`CLASS_HUES`) as well as
 its shape, so a tiny ViT learns the task in well under a minute on a CPU; the distractors take
-the colours of random classes, so the evidence is the large object, not any coloured pixel.  The
+the colours of random classes, so the evidence is the large object, not any coloured pixel.  With
+``shape_only=True`` the object's hue is random and every class covers the same area, so that only
+its shape tells the class (the data of chapter 12's comparison of a ViT with a CNN).  The
 object is drawn last, so its mask is exactly the set of pixels that show it: the ground truth
 against which the attention maps are scored.
 

@@ -59,6 +59,18 @@ def at_resolution(cfg, params: dict, image_size: int, convention: str = "officia
     return new_cfg, out
 
 
+def relabel(data: Shapes, groups: dict[str, tuple[str, ...]]) -> Shapes:
+    """The same images with a new task: each image's label becomes the index of the group (a key of
+    ``groups``, in order) that lists its class name, e.g. ``{"round": ("disc", "ring"), "angular":
+    ("square", "triangle", "cross")}``.  Every class must be in exactly one group."""
+    listed = [name for members in groups.values() for name in members]
+    if sorted(listed) != sorted(data.class_names):
+        raise ValueError(f"groups={groups!r}: expected every class of {data.class_names} in exactly one group")
+    group_of = {name: g for g, members in enumerate(groups.values()) for name in members}
+    labels = np.array([group_of[name] for name in data.class_names], np.int64)[data.labels]
+    return Shapes(images=data.images, labels=labels, masks=data.masks, class_names=tuple(groups))
+
+
 def finetune(cfg, params: dict, data: Shapes, *, linear_probe: bool = False, seed: int = 0,
              progress: bool = True, threads: int | None = 1, **changes) -> T.TrainResult:
     """Fine-tune ``params`` on ``data`` with the paper's recipe (:data:`FINETUNE_DEFAULTS`, any of
