@@ -43,6 +43,10 @@ def test_each_convention_equals_its_library_on_random_grids(convention, old_grid
     assert expected.shape == (*new_grid, D)
     np.testing.assert_allclose(out[prefix:], expected.reshape(-1, D), atol=1e-12)
     np.testing.assert_array_equal(out[:prefix], pos[:prefix])
+    if convention == "official":    # scipy's zoom(order=1) is PyTorch's bilinear with the corners aligned
+        x = torch.from_numpy(pos[prefix:].reshape(*old_grid, D)).permute(2, 0, 1)[None]
+        aligned = F.interpolate(x, size=new_grid, mode="bilinear", align_corners=True)[0].permute(1, 2, 0)
+        np.testing.assert_allclose(out[prefix:], aligned.reshape(-1, D).numpy(), atol=1e-12)
     # torch float32 in, torch out, differentiable
     t = torch.tensor(pos, dtype=torch.float32, requires_grad=True)
     out_t = V.resize_pos_embed(t, old_grid, new_grid, prefix, convention=convention)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import shlex
@@ -105,8 +106,9 @@ def _first(data: Shapes, n: int) -> Shapes:
 
 
 def run_point(model: str, size: int, seed: int, settings: dict = SWEEP, threads: int | None = 1) -> dict:
-    """Train ``model`` ("vit", "vit-sincos" or "cnn") on the first ``size`` colour-free training images
+    """Train ``model`` ("vit", "vit-sincos" or "cnn") on the first ``size`` shape-only training images
     with the budget rule and evaluate it on the held-out set.  Deterministic in its arguments on one thread.
+    ``settings``: :data:`SWEEP` or a record's "settings".
 
     Returns {"model", "size", "seed", "steps", "test_accuracy", "train_accuracy" (the last 20 batches),
     "seconds" (the optimisation loop)}.
@@ -155,8 +157,6 @@ def sweep(settings: dict = SWEEP, models=tuple(MODEL_SIZES), jobs: int = 1, prog
     work = [(p, settings) for p in points]
     if jobs == 1:
         return [_run(w) for w in tqdm(work, desc="sweep", disable=not progress)]
-    import multiprocessing
-
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(tqdm(pool.map(_run, work), total=len(work), desc="sweep", disable=not progress))
 
