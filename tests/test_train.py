@@ -47,7 +47,7 @@ def test_smoke_run_learns_and_is_seeded():
     runs = [train(cfg, steps=40, batch_size=32, lr=1e-2, warmup=5, data=data, threads=1, progress=False)
             for _ in range(2)]
     r = runs[0]
-    assert set(r.history) == {"step", "loss", "accuracy", "lr"}
+    assert set(r.history) == {"step", "loss", "accuracy", "lr", "grad_norm"}
     assert len(r.history["loss"]) == 40 and r.history["step"] == list(range(40))
     assert np.mean(r.history["loss"][-5:]) < np.mean(r.history["loss"][:5]) - 0.3
     for k in r.params:

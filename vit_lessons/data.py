@@ -4,7 +4,9 @@
 position, size, rotation and colour, on a dark, smooth random background with pixel noise and a
 few small distractor blobs.  Each class has its own colour family (:data:`CLASS_HUES`) as well as
 its shape, so a tiny ViT learns the task in well under a minute on a CPU; the distractors take
-the colours of random classes, so the evidence is the large object, not any coloured pixel.  The
+the colours of random classes, so the evidence is the large object, not any coloured pixel.  With
+``shape_only=True`` the object's hue is random and every class covers the same area, so that only
+its shape tells the class (the data of chapter 12's comparison of a ViT with a CNN).  The
 object is drawn last, so its mask is exactly the set of pixels that show it: the ground truth
 against which the attention maps are scored.
 
@@ -77,20 +79,42 @@ CLASS_HUES = (0.0, 120.0, 230.0, 55.0, 300.0)
 def _class_colours(rng: np.random.Generator, classes: np.ndarray) -> np.ndarray:
     """(n, 3) float32 RGB colours of the given classes' colour families: hue within 12 degrees of
     :data:`CLASS_HUES`, saturation in [0.6, 1], value in [0.8, 1] (brighter than every background)."""
+    hue = (np.asarray(CLASS_HUES)[classes] + rng.uniform(-12.0, 12.0, len(classes))) % 360.0 / 360.0
+    return _bright_colours(rng, hue)
+
+
+def _random_colours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 3) float32 RGB colours of any hue (uniform over the circle), as saturated and as bright as
+    :func:`_class_colours`: the colour of ``shape_only`` objects, which says nothing about their class."""
+    return _bright_colours(rng, rng.uniform(0.0, 1.0, n))
+
+
+def _bright_colours(rng: np.random.Generator, hue: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 RGB of the hues (n,) in [0, 1), saturation in [0.6, 1] and value in [0.8, 1]."""
     hsv2rgb = require("skimage.color").hsv2rgb
-    n = len(classes)
-    hue = (np.asarray(CLASS_HUES)[classes] + rng.uniform(-12.0, 12.0, n)) % 360.0 / 360.0
+    n = len(hue)
     hsv = np.stack([hue, rng.uniform(0.6, 1.0, n), rng.uniform(0.8, 1.0, n)], axis=-1)
     return hsv2rgb(hsv[:, None, :])[:, 0, :].astype(np.float32)
 
 
+# area of each class's shape (as drawn by _shape_masks) in units of r^2: a disc of radius 0.9 r, a square of
+# side 1.6 r, a triangle of circumradius 1.15 r, a cross of two 2 r x 0.64 r bars, a ring between 0.55 r and r
+SHAPE_AREAS = (0.81 * math.pi, 2.56, 0.75 * math.sqrt(3) * 1.15**2, 2 * 1.28 - 0.64**2, math.pi * (1 - 0.55**2))
+# with shape_only the radius of each class is scaled so that every class covers the same area on average
+_EQUAL_AREA_SCALE = np.sqrt(np.mean(SHAPE_AREAS) / np.asarray(SHAPE_AREAS))
+
+
 def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float, float] = (0.17, 0.3),
                 clutter: int = 3, noise: float = 0.04, texture: float = 0.2,
-                rotation: float = 180.0) -> Shapes:
+                rotation: float = 180.0, shape_only: bool = False) -> Shapes:
     """``n`` images of one object each, on a textured, noisy, cluttered background.
 
-    The object's class decides its shape and its colour family (hue within 12 degrees of
-    ``CLASS_HUES[label]``); its position, radius, rotation, saturation and brightness are random.
+    The object's class decides its shape and, by default (the data of the shipped models), its colour
+    family (hue within 12 degrees of ``CLASS_HUES[label]``).  With ``shape_only=True`` only the shape
+    tells the class: the hue is uniform over the colour circle, and each class's radius is scaled so
+    that all classes cover the same area (the count of bright pixels says nothing either).  The
+    position, radius, rotation, saturation and brightness are random either way; the same seed gives
+    the same labels, background, clutter and noise with and without ``shape_only``.
 
     n          : number of images N.
     seed       : the same seed gives the same images, labels and masks, bit for bit.
@@ -100,6 +124,7 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     noise      : standard deviation of the Gaussian pixel noise.
     texture    : amplitude of the smooth random background texture.
     rotation   : the object is rotated by an angle uniform in [-rotation, rotation] degrees.
+    shape_only : the object's colour and area independent of its class.
     Returns :class:`Shapes` with images (N, H, W, 3) float32 in [0, 1], labels (N,) int64, masks (N, H, W) bool.
     """
     check_int("n", n, 1)
@@ -111,10 +136,12 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     check_number("rotation", rotation, 0.0, 180.0, unit="degrees")
     check_number("noise", noise, 0.0, 1.0)
     check_number("texture", texture, 0.0, 1.0)
+    if not isinstance(shape_only, (bool, np.bool_)):
+        raise ValueError(f"shape_only={shape_only!r}: expected True or False")
     rng = np.random.default_rng(seed)  # one stream, drawn in a fixed order: labels, background, object, noise
     labels = rng.integers(0, len(CLASS_NAMES), n).astype(np.int64)
     images = _background(rng, n, image_size, texture, clutter)
-    masks, colour = _objects(rng, labels, image_size, radius, rotation)
+    masks, colour = _objects(rng, labels, image_size, radius, rotation, shape_only)
     images = np.where(masks[..., None], colour, images)
     images += noise * rng.standard_normal(images.shape, dtype=np.float32)
     images = np.clip(images, 0.0, 1.0, out=images)
@@ -146,10 +173,13 @@ def _background(rng: np.random.Generator, n: int, S: int, texture: float, clutte
 
 
 def _objects(rng: np.random.Generator, labels: np.ndarray, S: int, radius: tuple[float, float],
-             rotation: float) -> tuple[np.ndarray, np.ndarray]:
-    """One object per label, placed, sized and rotated at random: (masks (n, S, S) bool, colours (n, 1, 1, 3))."""
+             rotation: float, shape_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One object per label, placed, sized and rotated at random: (masks (n, S, S) bool, colours (n, 1, 1, 3)).
+    With ``shape_only`` its colour is any hue and its radius scaled so that every class covers the same area."""
     n = len(labels)
     r = rng.uniform(radius[0] * S, radius[1] * S, (n, 1, 1))
+    if shape_only:
+        r = r * _EQUAL_AREA_SCALE[labels][:, None, None]
     margin = 1.05 * r
     cy = (margin + rng.random((n, 1, 1)) * (S - 2 * margin)).astype(np.float32)
     cx = (margin + rng.random((n, 1, 1)) * (S - 2 * margin)).astype(np.float32)
@@ -159,7 +189,8 @@ def _objects(rng: np.random.Generator, labels: np.ndarray, S: int, radius: tuple
     dy, dx = ys - cy, xs - cx
     inside = _shape_masks(cos * dx + sin * dy, cos * dy - sin * dx, r)
     masks = np.stack([inside[name] for name in CLASS_NAMES], axis=1)[np.arange(n), labels]
-    return masks, _class_colours(rng, labels)[:, None, None, :]
+    rgb = _random_colours(rng, n) if shape_only else _class_colours(rng, labels)
+    return masks, rgb[:, None, None, :]
 
 
 # ---- photographs ---------------------------------------------------------------------------------

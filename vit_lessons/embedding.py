@@ -94,15 +94,58 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
 
 
 # ---- resizing a learned grid (fine-tuning at a new resolution) ---------------------------------
+def corner_linear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of 1-D linear interpolation with the end points aligned: output o reads
+    input o (n_in - 1) / (n_out - 1), as ``scipy.ndimage.zoom(order=1)`` does (the original ViT code's
+    resize of the position embeddings) and ``align_corners=True`` in PyTorch."""
+    return bilinear_matrix(n_in, n_out, align_corners=True)
+
+
+def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel with parameter ``a`` (-0.5 for PIL's and PyTorch's antialiased
+    bicubic), zero outside (-2, 2)."""
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+
+
+def antialiased_cubic_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of PyTorch's ``interpolate(mode="bicubic", antialias=True)`` (what timm's
+    ``resample_abs_pos_embed`` calls): half-pixel centres, the cubic kernel widened by the scale when
+    shrinking, each row's weights normalised to sum to 1 over the inputs inside the grid."""
+    scale = n_in / n_out
+    support, stretch = (2.0 * scale, 1.0 / scale) if scale >= 1 else (2.0, 1.0)
+    m = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        centre = scale * (o + 0.5)
+        lo, hi = max(int(centre - support + 0.5), 0), min(int(centre + support + 0.5), n_in)
+        w = _keys_cubic((np.arange(lo, hi) - centre + 0.5) * stretch)
+        m[o, lo:hi] = w / w.sum()
+    return m
+
+
+# how a learned grid of positions is resized: name -> the 1-D weights (n_out, n_in) used along each axis
+RESIZE_CONVENTIONS = {
+    "bilinear": bilinear_matrix,          # PyTorch's bilinear, align_corners=False
+    "official": corner_linear_matrix,     # the original ViT code: scipy.ndimage.zoom(order=1)
+    "timm": antialiased_cubic_matrix,     # timm: bicubic, antialias=True
+}
+
+
 def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, int],
-                     num_prefix_tokens: int = 0):
-    """Bilinearly interpolate a learned positional embedding to a new patch grid.
+                     num_prefix_tokens: int = 0, convention: str = "bilinear"):
+    """Interpolate a learned positional embedding to a new patch grid (fine-tuning at a new resolution).
 
     pos_embed: (num_prefix_tokens + gh*gw, D).  The prefix (CLS) rows are kept as they are;
-    the grid rows are treated as a (gh, gw, D) image and resized to ``new_grid``, exactly as
-    ``F.interpolate(mode="bilinear", align_corners=False)`` would.
+    the grid rows are treated as a (gh, gw, D) image and resized to ``new_grid`` by one of
+    :data:`RESIZE_CONVENTIONS`: "bilinear" (``F.interpolate(mode="bilinear", align_corners=False)``),
+    "official" (``scipy.ndimage.zoom(order=1)``: corners aligned, as the paper's code) or "timm"
+    (``F.interpolate(mode="bicubic", antialias=True)``).
     Returns (num_prefix_tokens + new_gh * new_gw, D).
     """
+    if convention not in RESIZE_CONVENTIONS:
+        raise ValueError(f"convention={convention!r}: expected one of {sorted(RESIZE_CONVENTIONS)}")
     xp = namespace(pos_embed)
     (gh, gw), (nh, nw) = old_grid, new_grid
     T, D = pos_embed.shape
@@ -110,7 +153,8 @@ def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, 
         raise ValueError(f"pos_embed has {T} rows: expected {num_prefix_tokens} + {gh}*{gw} "
                          f"for old_grid={old_grid}, num_prefix_tokens={num_prefix_tokens}")
     prefix, grid = pos_embed[:num_prefix_tokens], xp.reshape(pos_embed[num_prefix_tokens:], (gh, gw, D))
-    rows, cols = like(bilinear_matrix(gh, nh), grid), like(bilinear_matrix(gw, nw), grid)
+    weights = RESIZE_CONVENTIONS[convention]
+    rows, cols = like(weights(gh, nh), grid), like(weights(gw, nw), grid)
     # out[a, b] = sum_ij rows[a, i] cols[b, j] grid[i, j]: resize the rows, then the columns.
     g = xp.matmul(rows, xp.reshape(grid, (gh, gw * D)))
     g = xp.permute_dims(xp.reshape(g, (nh, gw, D)), (1, 0, 2))

@@ -46,12 +46,19 @@ def record(out: dict | None, name: str, value):
     return value
 
 
-def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights of 1-D linear interpolation with half-pixel centres
-    (PyTorch's ``align_corners=False``)."""
+def bilinear_matrix(n_in: int, n_out: int, align_corners: bool = False) -> np.ndarray:
+    """(n_out, n_in) weights of 1-D linear interpolation.
+
+    align_corners=False: half-pixel centres, output o reads input (o + 1/2) n_in / n_out - 1/2
+    (PyTorch's default).  align_corners=True: the end points kept, output o reads input
+    o (n_in - 1) / (n_out - 1) (``scipy.ndimage.zoom(order=1)``, the original ViT code's resize).
+    """
     m = np.zeros((n_out, n_in))
     for o in range(n_out):
-        src = max((o + 0.5) * n_in / n_out - 0.5, 0.0)
+        if align_corners:
+            src = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            src = max((o + 0.5) * n_in / n_out - 0.5, 0.0)
         i0 = min(int(math.floor(src)), n_in - 1)
         i1 = min(i0 + 1, n_in - 1)
         frac = src - i0

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_torch
-from .checks import check_int, require
+from .checks import check_int, check_number, require
 from .config import ViTConfig
 from .data import CLASS_NAMES, Shapes, make_shapes
-from .model import forward, init_params_for_training
+from .model import check_params, forward, init_params_for_training
 
 # The recipe of the shipped checkpoints (``python -m vit_lessons.train`` defaults).  One thread: on a
 # 2-core machine where anything else runs, two torch threads wait on each other (measured 2.4x slower
@@ -96,9 +96,28 @@ def fold_standardisation(params: dict, mean, std) -> dict:
     return out
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def _optimizer(parameters, optimizer: str, lr: float, weight_decay: float, momentum: float):
+    """AdamW (pre-training) or SGD with momentum (the paper's fine-tuning), weight decay on the
+    matrices only: biases, LayerNorm gains and the CLS token are not pulled towards zero."""
+    import torch
+
+    decay = [p for p in parameters if p.ndim >= 2]
+    no_decay = [p for p in parameters if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
+
+
 def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_decay, warmup, label_smoothing,
-         seed, device, progress, desc) -> tuple[dict, float]:
-    """The training loop shared by the ViT and the CNN baseline: returns (history, seconds)."""
+         seed, device, progress, desc, optimizer="adamw", momentum=0.9, clip_norm=None) -> tuple[dict, float]:
+    """The training loop shared by the ViT and the CNN baseline: returns (history, seconds).
+
+    clip_norm : if given, the gradient of all ``parameters`` together is scaled down to this global
+                L2 norm whenever it is longer; ``history["grad_norm"]`` is the norm before clipping."""
     import torch
     import torch.nn.functional as F
     tqdm = require("tqdm.auto").tqdm
@@ -106,12 +125,9 @@ def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_
     images = torch.from_numpy(data.images).to(device)
     labels = torch.from_numpy(data.labels).to(device)
     n = len(labels)
-    decay = [p for p in parameters if p.ndim >= 2]
-    no_decay = [p for p in parameters if p.ndim < 2]  # biases, LayerNorm gains, the CLS token
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+    opt = _optimizer(parameters, optimizer, lr, weight_decay, momentum)
     order = np.random.default_rng(seed).permutation(n)
-    history = {"step": [], "loss": [], "accuracy": [], "lr": []}
+    history = {"step": [], "loss": [], "accuracy": [], "lr": [], "grad_norm": []}
     start = time.perf_counter()
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
     for step in bar:
@@ -127,12 +143,14 @@ def _fit(forward_fn, parameters, data: Shapes, *, steps, batch_size, lr, weight_
         loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(parameters, math.inf if clip_norm is None else clip_norm)
         opt.step()
         acc = (logits.argmax(-1) == y).float().mean().item()
         history["step"].append(step)
         history["loss"].append(loss.item())
         history["accuracy"].append(acc)
         history["lr"].append(rate)
+        history["grad_norm"].append(norm.item())
         if progress:
             k = min(20, len(history["loss"]))
             bar.set_postfix(loss=f"{np.mean(history['loss'][-k:]):.3f}", acc=f"{np.mean(history['accuracy'][-k:]):.3f}")
@@ -194,7 +212,8 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
           warmup: int = TRAIN_DEFAULTS["warmup"], label_smoothing: float = TRAIN_DEFAULTS["label_smoothing"],
           seed: int = TRAIN_DEFAULTS["seed"], data_seed: int = TRAIN_DEFAULTS["data_seed"],
           data: Shapes | None = None, standardise: bool = True, device: str = "cpu", threads: int | None = None,
-          progress: bool = True, compile: bool = False) -> TrainResult:
+          progress: bool = True, compile: bool = False, init: dict | None = None, trainable=None,
+          optimizer: str = "adamw", momentum: float = 0.9, clip_norm: float | None = None) -> TrainResult:
     """Train a ViT with config ``cfg`` on the synthetic shapes; returns a :class:`TrainResult`
     (``.params`` numpy float32, ``.history`` per-step loss/accuracy/lr for plotting, ``.seconds``).
 
@@ -212,31 +231,36 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
     compile    : train through ``torch.compile(forward)``, the same function compiled (``.seconds``
                  includes the compilation).  For long runs and large models; the 60-step recipe is
                  faster without it (``benchmarks/train_compile.py`` measures both).
+    init       : parameters to start from (canonical layout, taking raw images, e.g. a checkpoint's)
+                 instead of :func:`init_params_for_training`; ``seed`` then only orders the batches.
+    trainable  : the names of the parameters to train (None: all); the others stay frozen (left out of
+                 the optimiser, so they come back exactly as they went in).  With a frozen patch
+                 embedding the images are not standardised (the standardisation folds into it).
+    optimizer  : "adamw" (the shipped recipe) or "sgd" (with ``momentum``, the paper's fine-tuning).
+    clip_norm  : scale the gradient down to this global L2 norm when it is longer (None: no clipping).
     """
     import torch
 
-    if not isinstance(cfg, ViTConfig):
-        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
-    H, W = cfg.image_size
-    if H != W:
-        raise ValueError(f"cfg.image_size={cfg.image_size}: the shapes data are square")
-    if standardise and cfg.padding:
-        raise ValueError(f"cfg.padding={cfg.padding}: standardise=True folds exactly only without padding")
+    start, names, standardise = _start(cfg, seed, init, trainable, optimizer, clip_norm, standardise)
     with torch_settings(threads):
         data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup,
-                                            data_seed=data_seed, image_size=H, device=device)
+                                            data_seed=data_seed, image_size=cfg.image_size[0], device=device)
         if cfg.num_classes != len(data.class_names):
             raise ValueError(f"cfg.num_classes={cfg.num_classes}: expected {len(data.class_names)} "
                              f"(the classes {data.class_names})")
         mean, std, data = _standardised(data, standardise)
-        params = to_torch(init_params_for_training(cfg, seed), dtype=torch.float32, device=device, requires_grad=True)
+        if init is not None and standardise:  # what computes on standardised images what init does on raw ones
+            start = fold_standardisation(start, -mean / std, 1.0 / std)
+        params = to_torch(start, dtype=torch.float32, device=device)
+        leaves = [v.requires_grad_(True) for k, v in params.items() if k in names]
         step = torch.compile(forward, fullgraph=True) if compile else forward
-        history, seconds = _fit(lambda x: step(params, x, cfg), list(params.values()), data, steps=steps,
-                                batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                                label_smoothing=label_smoothing, seed=seed, device=device, progress=progress,
-                                desc=f"ViT ({cfg.pool})")
+        history, seconds = _fit(lambda x: step(params, x, cfg), leaves, data, steps=steps, batch_size=batch_size,
+                                lr=lr, weight_decay=weight_decay, warmup=warmup, label_smoothing=label_smoothing,
+                                seed=seed, device=device, progress=progress, desc=f"ViT ({cfg.pool})",
+                                optimizer=optimizer, momentum=momentum, clip_norm=clip_norm)
     trained = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in params.items()}
-    trained = {k: v.astype(np.float32) for k, v in fold_standardisation(trained, mean, std).items()}
+    if standardise:
+        trained = {k: v.astype(np.float32) for k, v in fold_standardisation(trained, mean, std).items()}
     return TrainResult(params=trained, history=history, seconds=seconds, data_seconds=data_seconds)
 
 
@@ -247,6 +271,31 @@ def _standardised(data: Shapes, standardise: bool) -> tuple[np.ndarray, np.ndarr
     std = data.images.std(axis=(0, 1, 2)) if standardise else np.ones(channels, np.float32)
     return mean, std, Shapes(images=(data.images - mean) / std, labels=data.labels, masks=data.masks,
                              class_names=data.class_names)
+
+
+def _start(cfg: ViTConfig, seed: int, init: dict | None, trainable, optimizer: str, clip_norm,
+           standardise: bool) -> tuple[dict, set, bool]:
+    """The options of :func:`train`, checked: returns (the starting parameters, numpy: ``init`` or a
+    fresh :func:`init_params_for_training`; the names to train; whether to standardise the images)."""
+    if not isinstance(cfg, ViTConfig):
+        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    if cfg.image_size[0] != cfg.image_size[1]:
+        raise ValueError(f"cfg.image_size={cfg.image_size}: the shapes data are square")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r}: expected one of {OPTIMIZERS}")
+    if clip_norm is not None:
+        check_number("clip_norm", clip_norm, 0.0, low_open=True)
+    if init is not None:
+        check_params(init, cfg)
+    start = init_params_for_training(cfg, seed) if init is None else init
+    names = set(start) if trainable is None else set(trainable)
+    if not names or not names <= set(start):
+        raise ValueError(f"trainable={sorted(names - set(start))[:5] or sorted(names)}: expected a non-empty "
+                         f"set of parameter names of the config (e.g. {sorted(start)[:3]})")
+    standardise = standardise and {"patch_embed.weight", "patch_embed.bias"} <= names  # it folds into them
+    if standardise and cfg.padding:
+        raise ValueError(f"cfg.padding={cfg.padding}: standardise=True folds exactly only without padding")
+    return start, names, standardise
 
 
 def evaluate(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 500) -> float:
@@ -281,9 +330,10 @@ def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_D
               lr: float = TRAIN_DEFAULTS["lr"], weight_decay: float = TRAIN_DEFAULTS["weight_decay"],
               warmup: int = TRAIN_DEFAULTS["warmup"], seed: int = TRAIN_DEFAULTS["seed"],
               data_seed: int = TRAIN_DEFAULTS["data_seed"], image_size: int = RECIPE["image_size"],
-              data: Shapes | None = None, device: str = "cpu", threads: int | None = None,
+              data: Shapes | None = None, width: int = 32, device: str = "cpu", threads: int | None = None,
               progress: bool = True) -> TrainResult:
-    """Train :func:`cnn_baseline` with the same set-up, loop, optimiser, schedule and defaults as :func:`train`.
+    """Train :func:`cnn_baseline` (``width`` channels in its first stage) with the same set-up, loop,
+    optimiser, schedule and defaults as :func:`train`.
     Returns a :class:`TrainResult` with ``.model`` (the torch module, in eval mode) and ``.params`` None.
     ``seed`` also draws the network's initial weights (torch's generator, forked: its global state is
     left as it was)."""
@@ -294,7 +344,7 @@ def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_D
                                             data_seed=data_seed, image_size=image_size, device=device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = cnn_baseline(len(data.class_names)).to(device)
+            model = cnn_baseline(len(data.class_names), width).to(device)
         history, seconds = _fit(lambda x: model(x.permute(0, 3, 1, 2)), list(model.parameters()), data,
                                 steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
                                 label_smoothing=0.0, seed=seed, device=device, progress=progress,
