@@ -45,7 +45,7 @@ def test_defaults_and_presets():
     (dict(queries=[[0, 0]] * 2), r"queries, keys: expected both or neither"),
     (dict(values=[[2, 0, 0]] * 4), r"values: expected finite numbers in \[0.0, 1.0\]"),
     (dict(values=[[0, 0, 0]] * 3), r"values: expected 4 rows of 3 numbers"),
-    (dict(scale=0), r"scale=0: expected a positive finite number"),
+    (dict(scale=0), r"scale=0: expected a number > 0"),
     (dict(scale=float("inf")), r"scale=inf"),
     (dict(scale=True), r"scale=True"),
     (dict(labels=["a"]), r"labels: expected 4 names"),

@@ -16,6 +16,7 @@ import numpy as np
 
 import vit_lessons as V
 from vit_lessons import train as T
+from vit_lessons.checks import check_int
 from vit_lessons.data import Shapes
 
 HEAD = ("head.weight", "head.bias")
@@ -32,8 +33,7 @@ def new_head(cfg, params: dict, num_classes: int):
     head alone, driven by the pre-trained features.  ``params`` is not changed.
     """
     V.check_params(params, cfg)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes={num_classes!r}: expected a positive int")
+    num_classes = check_int("num_classes", num_classes, 1)
     new_cfg = cfg.replace(num_classes=num_classes)
     out = {k: v for k, v in params.items() if k not in HEAD}
     out["head.weight"] = np.zeros((num_classes, cfg.d_model), np.float32)
@@ -49,8 +49,7 @@ def at_resolution(cfg, params: dict, image_size: int, convention: str = "officia
     Returns (cfg with the new ``image_size``, params with pos_embed (prefix + new gh * new gw, D)).
     """
     V.check_params(params, cfg)
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < cfg.patch_size:
-        raise ValueError(f"image_size={image_size!r}: expected an int >= the patch size {cfg.patch_size}")
+    image_size = check_int("image_size", image_size, cfg.patch_size, why="at least the patch size")
     new_cfg = cfg.replace(image_size=(image_size, image_size))
     out = dict(params)
     out["pos_embed"] = np.asarray(V.resize_pos_embed(np.asarray(params["pos_embed"]), cfg.grid_size,

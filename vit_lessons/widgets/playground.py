@@ -18,6 +18,7 @@ import numpy as np
 import traitlets
 
 from ..attention import softmax
+from ..checks import check_number
 
 _HERE = Path(__file__).parent
 HEAD_DIM = 2  # the queries and keys live in a plane
@@ -90,9 +91,7 @@ class AttentionPlayground(anywidget.AnyWidget):
         n = len(q)
         k = _matrix("keys", keys, n, HEAD_DIM, -EXTENT, EXTENT)
         v = _matrix("values", COLOURS[:n] if values is None else values, n, 3, 0.0, 1.0)
-        s = 1 / math.sqrt(HEAD_DIM) if scale is None else scale
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0:
-            raise ValueError(f"scale={scale!r}: expected a positive finite number")
+        s = 1 / math.sqrt(HEAD_DIM) if scale is None else check_number("scale", scale, 0.0, low_open=True)
         names = [f"token {i + 1}" for i in range(n)] if labels is None else [str(x) for x in labels]
         if len(names) != n:
             raise ValueError(f"labels: expected {n} names (one per token), got {len(names)}")
