@@ -267,7 +267,8 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
     with np.load(os.path.join(job_dir, "inputs.npz"), allow_pickle=False) as inputs:
         arrays = [inputs[f"a{i}"] for i in range(len(inputs.files))]
     submission_dir = os.path.join(job_dir, "submission")
-    install_guard([os.path.realpath(p) for p in job["read_roots"]] + [job_dir], [os.path.realpath(work_dir)])
+    install_guard([os.path.realpath(p) for p in job["read_roots"]] + [job_dir],
+                  [os.path.realpath(work_dir), "/dev/null"])
 
     import importlib.util
 

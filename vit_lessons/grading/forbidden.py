@@ -160,6 +160,9 @@ def scan(folder: str, file: str, rules: list[Rule]) -> dict:
                 trees[name] = ast.parse(f.read(), filename=name + ".py")
             except SyntaxError as exc:
                 trees[name] = exc
+            except (MemoryError, RecursionError):  # a pathologically deep expression
+                trees[name] = SyntaxError("too deeply nested to be read (the parser ran out of memory)")
+                trees[name].lineno = "?"
     seen = set()
     while todo:
         name = todo.pop()

@@ -1,0 +1,59 @@
+"""Learner code cannot fool the grader: attacks written as submissions, graded behind each sandbox layer.
+
+Every attack folder (``tests/submissions/attacks/``) is graded in one grader run per layer combination
+(the unprivileged user, bubblewrap, both; ``.ci/run`` requires all three).  For each run: exit status 0
+and a valid results.json; no points not earned; no text of the solutions or the hidden tests anywhere in
+results.json; no learner process left once the grader has exited; results.json unchanged a few seconds
+later; the grader's own memory bounded.
+"""
+
+import json
+import time
+import uuid
+
+import pytest
+
+from vit_lessons.grading.staging import LIBRARY_DIR
+
+from .grading_helpers import (
+    REPO,
+    assert_gradescope_schema,
+    attack_folder,
+    layer_params,
+    processes_with,
+    run_grader,
+    secret_texts,
+)
+
+TIMEOUT = "8"
+GRADER_MB = 400  # the grader's own peak memory: its library, the expected outputs, at most 64 MB read back
+LAYER_PARAMS = layer_params()
+
+
+def graded(tmp_path, name, layers, **placeholders):
+    """Grade the attack folder ``name``; assert what holds for every attack; returns results.json's tests."""
+    results = tmp_path / "results" / "results.json"
+    results.parent.mkdir()
+    marker = uuid.uuid4().hex
+    folder = attack_folder(tmp_path, name, SOLUTIONS=REPO / "solutions", LIBRARY=LIBRARY_DIR, RESULTS=results,
+                           MARKER=marker, **placeholders)
+    proc, data, rss_mb = run_grader(folder, results, "--sandbox", layers, "--timeout", TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_gradescope_schema(data)
+    assert rss_mb < GRADER_MB, rss_mb
+    written = results.read_bytes()
+    text = json.dumps(data)
+    leaked = [line for line in secret_texts() if line in text]
+    assert not leaked, leaked[:3]
+    assert "unprivileged user" in data["output"] if "user" in layers else "bubblewrap" in data["output"]
+    time.sleep(4)  # what an escaped process would do, it does now
+    assert results.read_bytes() == written
+    assert not processes_with(marker)
+    return {t["name"].split()[1]: t for t in data["tests"]}
+
+
+@pytest.mark.parametrize("layers", LAYER_PARAMS)
+def test_escapes_are_contained(tmp_path, layers):
+    tests = graded(tmp_path, "escape", layers)
+    for number, test in tests.items():
+        assert test["score"] == 0, (number, test["output"])
