@@ -59,16 +59,17 @@ def solutions_importable(solutions_dir: Path):
     """While inside: the solution files import each other (``from ex05_encoder_block import ...``, also inside
     their functions).  Afterwards the process's import path and modules are as they were."""
     folder = str(Path(solutions_dir).resolve())
+    names = {p.stem for p in Path(folder).glob("*.py")}
     with _SOLUTIONS_LOCK:
-        before = set(sys.modules)
+        shadowing = {n: sys.modules.pop(n) for n in names & set(sys.modules)}  # same-named modules of others
         sys.path.insert(0, folder)
         try:
             yield
         finally:
             sys.path.remove(folder)
-            for name in set(sys.modules) - before:
-                if str(Path(getattr(sys.modules[name], "__file__", None) or "/").parent) == folder:
-                    del sys.modules[name]
+            for name in names & set(sys.modules):
+                del sys.modules[name]
+            sys.modules.update(shadowing)
 
 
 def load_solution(exercise: Exercise, solutions_dir: Path):
