@@ -30,13 +30,16 @@ GRADER_MB = 400  # the grader's own peak memory: its library, the expected outpu
 LAYER_PARAMS = layer_params()
 
 
-def graded(tmp_path, name, layers, **placeholders):
-    """Grade the attack folder ``name``; assert what holds for every attack; returns results.json's tests."""
+def graded(tmp_path, name, layers, prepare=None):
+    """Grade the attack folder ``name`` (completed by ``prepare(folder)``); assert what holds for every
+    attack; returns results.json's tests by exercise number ("01" ...)."""
     results = tmp_path / "results" / "results.json"
     results.parent.mkdir()
     marker = uuid.uuid4().hex
     folder = attack_folder(tmp_path, name, SOLUTIONS=REPO / "solutions", LIBRARY=LIBRARY_DIR, RESULTS=results,
-                           MARKER=marker, **placeholders)
+                           MARKER=marker)
+    if prepare is not None:
+        prepare(folder)
     proc, data, rss_mb = run_grader(folder, results, "--sandbox", layers, "--timeout", TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_gradescope_schema(data)
@@ -76,3 +79,38 @@ def test_forbidden_functions_are_denied_however_reached(tmp_path, layers):
         others = [m for m in messages if m not in denied]
         # exercise 7 tries the grader's original library too: unreachable, whatever the error says
         assert len(others) <= (1 if number == "07" else 0), (number, others)
+
+
+FILE_VERDICTS = {  # exercise -> text its feedback must contain
+    "01": "ex01_patchify.py was not graded: it is a symbolic link, not a file",
+    "02": "sol02.py not copied (a symbolic link, not a file)",
+    "03": "it is a hard link to another file",
+    "04": "it is not a regular file",
+    "05": "it is not a regular file",
+    "06": "the results your code sent back are malformed",
+    "07": "the results your code sent back are malformed",
+    "08": "the results your code sent back are malformed",
+    "09": "too deeply nested",
+    "10": "the results your code sent back are malformed",
+}
+
+
+@pytest.mark.parametrize("layers", LAYER_PARAMS)
+def test_links_special_files_and_malformed_results_score_nothing(tmp_path, layers):
+    import os
+
+    solutions = REPO / "solutions"
+
+    def complete(folder):  # what git cannot store
+        (folder / "ex01_patchify.py").symlink_to(solutions / "ex01_patchify.py")
+        (folder / "sol02.py").symlink_to(solutions / "ex02_patch_embedding.py")
+        os.link(solutions / "ex03_positional_embedding.py", folder / "ex03_positional_embedding.py")
+        os.mkfifo(folder / "ex04_attention.py")
+        (folder / "ex05_encoder_block.py").mkdir()
+        (folder / "ex09_rollout.py").write_text("x = " + "-" * 200_000 + "1\n\n\ndef rollout(attentions):\n"
+                                                "    return attentions\n")
+
+    tests = graded(tmp_path, "files", layers, prepare=complete)
+    for number, text in FILE_VERDICTS.items():
+        assert tests[number]["score"] == 0, (number, tests[number]["output"])
+        assert text in tests[number]["output"], (number, tests[number]["output"])

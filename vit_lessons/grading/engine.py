@@ -206,7 +206,8 @@ def _grade(exercise: Exercise, submission_dir: Path, cases: list[Case], tmp: Pat
     if not (job_dir / "submission" / exercise.file).is_file():
         zero.verdict = f"{exercise.file} not found in the submission"
         return zero
-    notes = "; ".join(f"{name} not copied ({why})" for name, why in sorted(refused.items())[:3])
+    helpers_first = sorted(refused.items(), key=lambda item: (item[0].startswith("ex"), item[0]))
+    notes = "; ".join(f"{name} not copied ({why})" for name, why in helpers_first[:5])
     scan = _scan(job_dir / "submission", exercise)
     if scan["error"]:
         zero.verdict = scan["error"]
