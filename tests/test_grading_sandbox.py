@@ -114,3 +114,54 @@ def test_links_special_files_and_malformed_results_score_nothing(tmp_path, layer
     for number, text in FILE_VERDICTS.items():
         assert tests[number]["score"] == 0, (number, tests[number]["output"])
         assert text in tests[number]["output"], (number, tests[number]["output"])
+
+
+ONE_LINE_IMPORT = '''"""Correct, with numpy and torch imported on one line (a formatter would split it)."""
+
+import numpy as np, torch
+
+
+def pool(x, mode, num_prefix_tokens=0):
+    t = torch.from_numpy(np.asarray(x))
+    return t[..., 0, :] if mode == "cls" else t[..., num_prefix_tokens:, :].mean(-2)
+'''
+
+
+@pytest.mark.parametrize("layers", LAYER_PARAMS)
+def test_correct_code_in_unusual_import_forms_gets_full_marks(tmp_path, layers):
+    import shutil
+
+    def complete(folder):
+        (folder / "ex06_pooling.py").write_text(ONE_LINE_IMPORT)
+        for name in ("ex02_patch_embedding.py", "ex04_attention.py", "ex07_vit_forward.py"):
+            shutil.copy(REPO / "solutions" / name, folder / name)
+
+    tests = graded(tmp_path, "honest", layers, prepare=complete)
+    for number in ("01", "02", "04", "05", "06", "07"):
+        assert tests[number]["score"] == tests[number]["max_score"] == 10, (number, tests[number]["output"])
+
+
+LIMIT_VERDICTS = {  # exercise -> text its feedback must contain
+    "01": "0 of 14",
+    "02": "can't start new thread",
+    "03": "0 of 9",
+    "04": "0 of 8",
+    "05": "memory",
+    "06": "time limit",
+}
+
+
+@pytest.mark.parametrize("layers", [p for p in LAYER_PARAMS if "user" in p.values[0]])
+def test_resource_limits_hold(tmp_path, layers):
+    import os
+    import pwd
+
+    start = time.monotonic()
+    tests = graded(tmp_path, "limits", layers)
+    assert time.monotonic() - start < 120
+    for number, text in LIMIT_VERDICTS.items():
+        assert tests[number]["score"] == 0, (number, tests[number]["output"])
+        assert text in tests[number]["output"], (number, tests[number]["output"])
+    uids = {u.pw_uid for u in pwd.getpwall() if u.pw_name.startswith("vitgrader")}
+    for shared in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not [e.name for e in os.scandir(shared) if e.stat(follow_symlinks=False).st_uid in uids]
