@@ -98,13 +98,15 @@ FILE_VERDICTS = {  # exercise -> text its feedback must contain
 @pytest.mark.parametrize("layers", LAYER_PARAMS)
 def test_links_special_files_and_malformed_results_score_nothing(tmp_path, layers):
     import os
+    import shutil
 
     solutions = REPO / "solutions"
 
     def complete(folder):  # what git cannot store
         (folder / "ex01_patchify.py").symlink_to(solutions / "ex01_patchify.py")
         (folder / "sol02.py").symlink_to(solutions / "ex02_patch_embedding.py")
-        os.link(solutions / "ex03_positional_embedding.py", folder / "ex03_positional_embedding.py")
+        shutil.copy(solutions / "ex03_positional_embedding.py", folder.parent / "elsewhere.py")  # not the original:
+        os.link(folder.parent / "elsewhere.py", folder / "ex03_positional_embedding.py")  # its link count stays 1
         os.mkfifo(folder / "ex04_attention.py")
         (folder / "ex05_encoder_block.py").mkdir()
         (folder / "ex09_rollout.py").write_text("x = " + "-" * 200_000 + "1\n\n\ndef rollout(attentions):\n"

@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - start
     print(f"graded in {seconds:.1f} s")
     if args.results:
-        write_atomic(args.results, results_json(results, seconds, output=box.layers.describe() + "\n\n" + text))
+        output = box.layers.describe(changes=False) + "\n\n" + text
+        write_atomic(args.results, results_json(results, seconds, output=output))
     return 0
 
 

@@ -2,13 +2,15 @@
 
 Started by :mod:`vit_lessons.grading.sandbox` as ``python -I -S _child.py JOB_DIR WORK_DIR FD [UID GID]``
 (inside bubblewrap and/or as a sandbox user, see :mod:`vit_lessons.grading.isolation`).  This file and
-``protocol.py`` / ``deny_torch.py`` are copied beside it into the job folder; it imports nothing of the
-grader.  In order, before any of the learner's code runs:
+``protocol.py`` / ``forbidden.py`` / ``deny_torch.py`` are copied into the job folder; it imports nothing
+else of the grader.  In order, before any of the learner's code runs:
 
 1. drop to UID/GID when given (inside bubblewrap, started as root with only the setuid capabilities);
 2. limits: address space, CPU time, file size, open files, processes (per user: only with a sandbox
    user), no core files;
-3. the import path: the Python installation (without ``site``, so no ``.pth`` hooks), the staged
+3. the forbidden-call reading of the copied submission (``forbidden.scan``): refused code is never
+   imported (parsing hostile source happens here, inside the boundary, never in the grader);
+   then the import path: the Python installation (without ``site``, so no ``.pth`` hooks), the staged
    library (its forbidden functions already replaced, see :mod:`vit_lessons.grading.staging`) and the
    copied submission;
 4. the exercise's modules preloaded, torch's forbidden functions denied (``deny_torch.py``), torch
@@ -198,11 +200,13 @@ def set_limits(job):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing too much raises OSError instead of killing
 
 
-def prepare_imports(job, job_dir):
-    """The import path and the modules loaded before the learner's code; torch's denials applied."""
+def prepare_imports(job, job_dir, modules):
+    """The import path and the modules loaded before the learner's code (the exercise's, and the packages
+    of ``modules``, those the submission's files import, that may be loaded); torch's denials applied."""
     sys.path[:] = [p for p in job["python_path"] if os.path.isdir(p)]
     sys.path.insert(0, os.path.join(job_dir, "lib"))
-    for name in job["preload"]:
+    wanted = [*job["preload"], *(m for m in modules if m in job["preload_allowed"])]
+    for name in dict.fromkeys(wanted):
         try:
             __import__(name)
         except Exception:  # noqa: BLE001, S112 - the learner's import will say what is wrong
@@ -259,14 +263,20 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
     sys.dont_write_bytecode = True
     sys.path.insert(0, os.path.join(job_dir, "child"))
     import protocol
+    from forbidden import Rule, scan
 
     sys.path.pop(0)
-    prepare_imports(job, job_dir)
+    submission_dir = os.path.join(job_dir, "submission")
+    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2]) for r in job["rules"]])
+    if found["error"] or found["violations"]:  # before any of the learner's code is imported
+        protocol.send(fd, {"kind": "refused", "record": {"t": "refused", "error": found["error"],
+                                                         "violations": found["violations"][:50]}})
+        return
+    prepare_imports(job, job_dir, found["modules"])
     import numpy as np
 
     with np.load(os.path.join(job_dir, "inputs.npz"), allow_pickle=False) as inputs:
         arrays = [inputs[f"a{i}"] for i in range(len(inputs.files))]
-    submission_dir = os.path.join(job_dir, "submission")
     install_guard([os.path.realpath(p) for p in job["read_roots"]] + [job_dir],
                   [os.path.realpath(work_dir), "/dev/null"])
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import forbidden, mistakes
+from . import mistakes
 from .diagnostics import compare, distance, matches
 from .sandbox import Outcome, Sandbox, run_cases, write_job
 from .spec import Case, Exercise
@@ -136,22 +134,6 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected) -> CaseRes
     return CaseResult(case.label, False, message, min(found)[1] if found else None)
 
 
-def _scan(folder: Path, exercise: Exercise) -> dict:
-    """:func:`forbidden.scan` of the copied submission, in a separate process with memory and time limits."""
-    job = {"folder": str(folder), "file": exercise.file,
-           "rules": [[r.root, list(r.names), r.why] for r in exercise.all_rules]}
-    try:
-        proc = subprocess.run([sys.executable, "-I", "-S", forbidden.__file__], input=json.dumps(job),
-                              capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
-        answer = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except (subprocess.TimeoutExpired, ValueError):
-        answer = None
-    if answer is None:
-        return {"violations": [], "modules": [], "error": f"{exercise.file} could not be read: it is too large or "
-                f"too deeply nested for the grader's reading of the code (time or memory ran out)"}
-    return answer
-
-
 def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
     """What the learner's process may not call: library names -> message, torch names, packages blocked."""
     library, torch, blocked = {}, [], []
@@ -164,14 +146,6 @@ def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
         elif not rule.names:
             blocked.append(rule.root)
     return library, torch, blocked
-
-
-def _preload(exercise: Exercise, modules: list[str]) -> tuple[str, ...]:
-    """The exercise's usual modules, and the packages the submission imports that must be loaded before the
-    child's audit hook (torch loads C libraries with ctypes, which the hook refuses; it takes seconds, so
-    only when some file of the submission imports it, in whatever form: ``import numpy as np, torch``,
-    ``from torch import nn`` in a helper, ``import torch as T`` inside a function)."""
-    return tuple(dict.fromkeys([*exercise.preload, *(m for m in modules if m != "vit_lessons")]))
 
 
 def grade_exercise(exercise: Exercise, submission_dir: Path, cases: list[Case], *, solutions_dir: Path | None,
@@ -208,20 +182,12 @@ def _grade(exercise: Exercise, submission_dir: Path, cases: list[Case], tmp: Pat
         return zero
     helpers_first = sorted(refused.items(), key=lambda item: (item[0].startswith("ex"), item[0]))
     notes = "; ".join(f"{name} not copied ({why})" for name, why in helpers_first[:5])
-    scan = _scan(job_dir / "submission", exercise)
-    if scan["error"]:
-        zero.verdict = scan["error"]
-        return zero
-    if scan["violations"]:
-        zero.verdict = "not run: a call this exercise does not allow"
-        zero.hint = "; ".join(scan["violations"][:3])
-        return zero
     expected = expected_outputs(exercise, cases, solutions_dir)
     library, torch_names, blocked = _denials(exercise)
-    stage_library(job_dir / "lib", library)
+    stage_library(job_dir / "lib", library, source=box.library())
     jobs = [{"func": c.func, "args": c.args, "arg_names": exercise.functions[c.func]} for c in cases]
     write_job(job_dir, exercise=exercise.number, file=exercise.file, cases=jobs, timeout=timeout, memory_mb=memory_mb,
-              preload=_preload(exercise, scan["modules"]), box=box, user=user, blocked=blocked,
+              preload=exercise.preload, rules=list(exercise.all_rules), box=box, user=user, blocked=blocked,
               torch_denied=torch_names)
     outcomes, info = run_cases(job_dir, len(cases), box, user, timeout=timeout)
     result = _verdict(exercise, cases, outcomes, expected, info)
@@ -232,6 +198,14 @@ def _grade(exercise: Exercise, submission_dir: Path, cases: list[Case], tmp: Pat
 
 def _verdict(exercise: Exercise, cases: list[Case], outcomes: list[Outcome], expected: list, info: dict):
     result = ExerciseResult(exercise, 0.0, exercise.points, "", stdout=info["stdout"])
+    refused = info["refused"]
+    if refused and refused["error"]:
+        result.verdict = refused["error"]
+        return result
+    if refused:
+        result.verdict = "not run: a call this exercise does not allow"
+        result.hint = "; ".join(refused["violations"][:3])
+        return result
     if info["stray"]:
         result.verdict = f"not graded: {len(info['stray'])} process(es) your code started could not be stopped"
         return result

@@ -66,12 +66,14 @@ class Layers:
 
     user: bool = False
     bwrap: bool = False
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # why a layer asked for is not in force
+    changes: tuple[str, ...] = ()  # what was done to the machine to make the user layer hold
 
-    def describe(self) -> str:
+    def describe(self, changes: bool = True) -> str:
+        """What is in force and why not the rest (and, with ``changes``, the permissions tightened)."""
         names = [n for n, on in (("unprivileged user", self.user), ("bubblewrap namespaces", self.bwrap)) if on]
         text = "Sandbox: " + (" + ".join(names) if names else "no operating-system boundary (in-process limits only)")
-        return "\n".join([text, *(f"  {n}" for n in self.notes)])
+        return "\n".join([text, *(f"  {n}" for n in (*self.notes, *(self.changes if changes else ())))])
 
 
 def is_root() -> bool:
@@ -197,7 +199,10 @@ def bwrap_argv(job_dir: Path, python_roots: list[Path], masks: list[Path], work_
                                                                                   "--remount-ro", str(mask)]
     argv += ["--ro-bind", str(job_dir), INSIDE_JOB, "--ro-bind", str(job_dir / "etc" / "passwd"), "/etc/passwd",
              "--ro-bind", str(job_dir / "etc" / "group"), "/etc/group", "--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(work_bytes), "--tmpfs", INSIDE_WORK, "--chdir", INSIDE_WORK]
+             "--perms", "1777", "--size", str(work_bytes), "--tmpfs", INSIDE_WORK, "--chdir", INSIDE_WORK,
+             # the sandbox's own root and /dev are tmpfs too, writable by root: read-only, so that the capped
+             # tmpfs is the only writable place even when the learner's process keeps uid 0 (no user layer)
+             "--remount-ro", "/", "--remount-ro", "/dev"]
     if drop_to is not None:
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     return argv
@@ -334,7 +339,7 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
     unknown = wanted - {"user", "bwrap"}
     if unknown:
         raise ValueError(f"--sandbox {requested!r}: expected auto, none or a comma-separated list of user, bwrap")
-    notes, users, user_ok, bwrap_ok = [], [], False, False
+    notes, changes, users, user_ok, bwrap_ok = [], [], [], False, False
     if "bwrap" in wanted:
         problem = bwrap_problem()
         bwrap_ok = problem is None
@@ -346,7 +351,7 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
         else:
             try:
                 users = sandbox_users(max(1, slots))
-                notes += [f"made unreadable to the sandbox users: {c}" for c in tighten(secrets, users)]
+                changes += [f"made unreadable to the sandbox users: {c}" for c in tighten(secrets, users)]
                 readable = [] if bwrap_ok else [Path(sys.executable), *python_roots]
                 problem = next(filter(None, (probe(u, readable, secrets) for u in users)), None)
                 if problem and not bwrap_ok and problem.startswith(f"{users[0].name} cannot read"):
@@ -357,7 +362,7 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
                     notes.append(f"unprivileged user: not in force: {problem}")
             except SandboxUnavailable as exc:
                 notes.append(f"unprivileged user: not in force: {exc}")
-    layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes))
+    layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes), changes=tuple(changes))
     if requested not in ("auto", "none") and (("user" in wanted and not user_ok) or ("bwrap" in wanted and
                                                                                       not bwrap_ok)):
         raise SandboxUnavailable(f"--sandbox {requested}: {'; '.join(notes)}")

@@ -6,6 +6,7 @@ bytes), then the raw bytes (C order) of the arrays the header declares::
     {"kind": "started", "case": i}
     {"kind": "result", "case": i, "record": RECORD, "arrays": [{"dtype": "<f4", "shape": [4]}, ...]}
     {"kind": "import_error", "record": ERROR}
+    {"kind": "refused", "record": {"t": "refused", "error": str | None, "violations": [str]}}
 
 RECORD is ``{"t": "value", "value": TREE, "mutated": [names]}`` or an ERROR, ``{"t": "error", "type": str,
 "message": str, "where": [str], "mutated": [names]}``; TREE is ``{"t": "none"}``, ``{"t": "array", "key":
@@ -57,10 +58,10 @@ def _text(value, limit: int = MAX_TEXT) -> str:
     return value[:limit]
 
 
-def _strings(value, count: int) -> list[str]:
+def _strings(value, count: int, limit: int = 100) -> list[str]:
     if not isinstance(value, list) or len(value) > count:
         raise ProtocolError(f"expected a list of at most {count} strings")
-    return [_text(v, 100) for v in value]
+    return [_text(v, limit) for v in value]
 
 
 def _tree(node, n_arrays: int, budget: list[int], depth: int = 0) -> dict:
@@ -108,6 +109,15 @@ def _record(record, n_arrays: int) -> dict:
     raise ProtocolError("the record is neither a value nor an error")
 
 
+def _refusal(record) -> dict:
+    """A refusal of the forbidden-call reading, checked and copied."""
+    if not isinstance(record, dict) or record.get("t") != "refused":
+        raise ProtocolError("a refusal record is malformed")
+    error = record.get("error")
+    return {"t": "refused", "error": None if error is None else _text(error),
+            "violations": _strings(record.get("violations", []), 50, MAX_TEXT)}
+
+
 def _array_specs(specs) -> list[tuple[str, tuple[int, ...], int]]:
     """(dtype, shape, nbytes) of each declared array, checked before any byte is read."""
     if not isinstance(specs, list) or len(specs) > MAX_ARRAYS:
@@ -147,10 +157,11 @@ def parse(data: bytes, max_bytes: int) -> list[dict]:
             except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                 raise ProtocolError(f"a frame header is not JSON ({type(exc).__name__})") from None
             pos += 4 + size
-            if not isinstance(header, dict) or header.get("kind") not in ("started", "result", "import_error"):
+            if not isinstance(header, dict) or header.get("kind") not in ("started", "result", "import_error",
+                                                                          "refused"):
                 raise ProtocolError("a frame header is not an object of a known kind")
             case = header.get("case")
-            if header["kind"] != "import_error" and (type(case) is not int or not 0 <= case < 100_000):
+            if header["kind"] in ("started", "result") and (type(case) is not int or not 0 <= case < 100_000):
                 raise ProtocolError("a frame names no valid case number")
             specs = _array_specs(header.get("arrays", []))
             size = sum(n for _, _, n in specs)
@@ -162,7 +173,8 @@ def parse(data: bytes, max_bytes: int) -> list[dict]:
                 arrays.append(np.frombuffer(data, dtype=dtype, count=nbytes // ITEMSIZE[dtype], offset=pos)
                               .reshape(shape).copy())
                 pos += nbytes
-            record = _record(header.get("record"), len(arrays)) if header["kind"] != "started" else None
+            record = None if header["kind"] == "started" else _refusal(header.get("record")) \
+                if header["kind"] == "refused" else _record(header.get("record"), len(arrays))
             frames.append({"kind": header["kind"], "case": case, "record": record, "arrays": arrays})
     except ProtocolError as exc:
         exc.frames = frames

@@ -35,9 +35,9 @@ import numpy as np
 
 from . import isolation, protocol
 from .isolation import Layers, SandboxUser
-from .staging import LIBRARY_DIR
+from .staging import LIBRARY_DIR, compiled_library
 
-CHILD_FILES = ("_child.py", "protocol.py", "deny_torch.py")
+CHILD_FILES = ("_child.py", "protocol.py", "forbidden.py", "deny_torch.py")
 PRELOAD_ALLOWED = ("numpy", "scipy", "scipy.special", "torch", "einops", "vit_lessons")
 MAX_RESULT_BYTES = 64 << 20
 MAX_PRINTED = 20_000
@@ -105,6 +105,15 @@ class Sandbox:
     secrets: list[Path]
     root: Path
     _free: queue.Queue = field(default_factory=queue.Queue)
+    _library: Path | None = None
+    _library_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def library(self) -> Path:
+        """The compiled copy of the library the exercises' copies are made from (made once)."""
+        with self._library_lock:
+            if self._library is None:
+                self._library = compiled_library(self.root / "library")
+            return self._library
 
     @classmethod
     def create(cls, requested: str = "auto", *, unsafe: bool = False, slots: int = 1,
@@ -232,7 +241,7 @@ def clean_shared(uid: int) -> None:
 
 # ---- one exercise --------------------------------------------------------------------------------------------
 def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], timeout: float, memory_mb: int,
-              preload: tuple[str, ...], torch_denied: list[str], blocked: list[str], box: Sandbox,
+              preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list[str], box: Sandbox,
               user: SandboxUser | None) -> None:
     """The job folder's files besides the staged ``lib/`` and ``submission/``: the child, job.json, inputs."""
     (job_dir / "child").mkdir(mode=0o755)
@@ -247,6 +256,8 @@ def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], tim
     job = {"exercise": exercise, "file": file, "module": Path(file).stem, "cases": encoded, "timeout": float(timeout),
            "memory_mb": int(memory_mb), "file_bytes": 64 << 20, "max_processes": MAX_PROCESSES if user else 0,
            "python_path": python_path(roots), "preload": [m for m in preload if m in PRELOAD_ALLOWED],
+           "preload_allowed": [m for m in PRELOAD_ALLOWED if m != "vit_lessons"],
+           "rules": [[r.root, list(r.names), r.why] for r in rules],
            "torch_denied": list(torch_denied), "blocked": list(blocked),
            "read_roots": [*map(str, roots), str(inside), *SYSTEM_READ]}
     (job_dir / "job.json").write_text(json.dumps(job))
@@ -345,12 +356,13 @@ def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: floa
 def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | None, *,
               timeout: float) -> tuple[list[Outcome], dict]:
     """Run the cases of the prepared job (see :func:`write_job`) in the child; returns (one Outcome per case,
-    info) where info has "import_error" (the error the module raised on import, or None), "stdout" (what
+    info) where info has "import_error" (the error the module raised on import, or None), "refused" (the
+    forbidden-call reading's refusal: {"error", "violations"}, or None), "stdout" (what
     the child printed, at most MAX_PRINTED bytes), "seconds", "problem" (why the run was cut short) and
     "stray" (processes that could not be stopped)."""
     start = time.monotonic()
     outcomes: list[Outcome | None] = [None] * n_cases
-    info = {"import_error": None, "stdout": "", "seconds": 0.0, "problem": None, "stray": []}
+    info = {"import_error": None, "refused": None, "stdout": "", "seconds": 0.0, "problem": None, "stray": []}
     printed = b""
     job_file = job_dir / "job.json"
     job = json.loads(job_file.read_text())
@@ -366,7 +378,7 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
         printed += run["printed"]
         info["stray"] += run["left"]
         started = _collect(run, pending, outcomes, info)
-        if info["import_error"] is not None or run["why"] or run["error"] or run["timed_out"]:
+        if info["import_error"] is not None or info["refused"] or run["why"] or run["error"] or run["timed_out"]:
             problem = run["why"] or (f"the results your code sent back are malformed: {run['error']}"
                                      if run["error"] else None)
             info["problem"] = info["problem"] or problem
@@ -394,6 +406,8 @@ def _collect(run: dict, pending: list[int], outcomes: list, info: dict) -> list[
         case = frame["case"]
         if frame["kind"] == "import_error":
             info["import_error"] = {k: frame["record"].get(k) for k in ("type", "message", "where")}
+        elif frame["kind"] == "refused":
+            info["refused"] = frame["record"]
         elif case in pending and outcomes[case] is None:
             if frame["kind"] == "started":
                 started.append(case)

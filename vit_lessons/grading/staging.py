@@ -6,7 +6,8 @@
   another file, a device or a FIFO is refused with a reason and never read.  What was checked is what
   runs: the forbidden-call check reads the copies.
 - :func:`stage_library`: the ``vit_lessons`` package without the grader (``grading/``, ``grade.py``,
-  ``release.py``) and with every function the exercise forbids rewritten at its definition to raise
+  ``release.py``, their compiled files) and with every function the exercise forbids rewritten at its
+  definition to raise
   ``PermissionError("vit_lessons.forward is not allowed in exercise 7: write it yourself ...")``.  The
   originals do not exist in the learner's process, so no alias, ``vars()``, ``sys.modules``, ``gc`` walk
   or library function that composes them (``vit_lessons.model.forward_steps``) reaches them.
@@ -137,16 +138,39 @@ def stage_library(target: Path, denied: dict[str, str], source: Path = LIBRARY_D
     ``denied``: function or module name -> message, where ``{name}`` stands for the function's dotted name.
     """
     destination = target / "vit_lessons"
+    target.mkdir(mode=0o755, exist_ok=True)
 
     def ignore(folder: str, names: list[str]) -> set[str]:
-        top = Path(folder).resolve() == source
-        return {n for n in names if n == "__pycache__" or n.endswith(".pyc") or (top and n in GRADER_PARTS)}
+        here = Path(folder).resolve()
+        grader_pyc = here == source / "__pycache__"  # grade.cpython-311.pyc, release.cpython-311.pyc
+        return {n for n in names if (here == source and n in GRADER_PARTS)
+                or (grader_pyc and n.split(".")[0] + ".py" in GRADER_PARTS)}
 
-    shutil.copytree(source, destination, ignore=ignore)
+    # from the original: copies that keep their times (so that compiled files stay valid); from a staged
+    # copy (see compiled_library): hard links, nothing copied; a rewritten file is a new file either way
+    same_disk = source != LIBRARY_DIR and os.stat(source).st_dev == os.stat(target).st_dev
+    shutil.copytree(source, destination, ignore=ignore, copy_function=os.link if same_disk else shutil.copy2)
+    names = "|".join(map(re.escape, denied)) or "(?!)"
+    defines = re.compile(rf"^(?:(?:async\s+)?def|class)\s+(?:{names})\b|^(?:{names})\s*=", re.M)  # top level
     for path in destination.rglob("*.py"):
         parts = _module_parts(path.relative_to(destination))
         text = path.read_text()
-        if any(p in denied for p in parts) or any(re.search(rf"\b{re.escape(n)}\b", text) for n in denied):
+        if any(p in denied for p in parts) or defines.search(text):
+            path.unlink()
             path.write_text(deny_in_source(text, parts, denied))
+            path.chmod(0o644)
     for path in [destination, *destination.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+
+
+def compiled_library(target: Path) -> Path:
+    """The library staged once, without denials, and compiled (``target/vit_lessons``): the source of the
+    exercises' copies, whose unchanged modules then load from bytecode instead of being compiled again."""
+    import compileall
+
+    stage_library(target, {})
+    compileall.compile_dir(target / "vit_lessons", quiet=2)
+    for path in [target / "vit_lessons", *(target / "vit_lessons").rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
+    return target / "vit_lessons"

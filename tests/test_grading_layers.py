@@ -1,0 +1,89 @@
+"""The layers are chosen at run time and reported; without one, root refuses; a failure is one exercise's."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from vit_lessons.grade import grade, secrets
+from vit_lessons.grading import isolation
+from vit_lessons.grading.sandbox import Sandbox
+
+from .grading_helpers import REPO, assert_gradescope_schema
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the grader refuses only when it runs as root")
+
+
+@needs_root
+def test_root_without_a_layer_refuses_unless_told_otherwise(tmp_path):
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "vit_lessons.grade", "--submission", str(REPO / "solutions"), "--results",
+               str(results), "--only", "pooling", "--sandbox", "none"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "refusing to run learners' code as root" in proc.stderr
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert data["tests"][-1]["name"] == "Autograder failed" and "--unsafe-no-sandbox" in data["tests"][-1]["output"]
+    proc = subprocess.run([*command, "--unsafe-no-sandbox"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    assert data["score"] == 10 and "no operating-system boundary" in data["output"]
+
+
+@needs_root
+def test_without_bubblewrap_the_user_layer_holds_alone_and_says_so(monkeypatch):
+    monkeypatch.setattr(isolation, "BWRAP", "/nonexistent/bwrap")
+    isolation.bwrap_problem.cache_clear()
+    try:
+        box = Sandbox.create("auto", slots=1, secrets=secrets(REPO / "solutions"))
+        try:
+            assert not box.layers.bwrap
+            text = box.layers.describe()
+            assert "bubblewrap: not in force: bubblewrap is not installed" in text
+            if box.layers.user:  # the Python installation is reachable by the sandbox users (provisioned)
+                [result] = grade(REPO / "solutions", only=["pooling"], sandbox=box)
+                assert result.passed, result.verdict
+        finally:
+            box.close()
+        with pytest.raises(isolation.SandboxUnavailable, match="bubblewrap"):
+            Sandbox.create("user,bwrap", slots=1, secrets=secrets(REPO / "solutions"))
+    finally:
+        isolation.bwrap_problem.cache_clear()
+
+
+def test_an_error_of_the_grader_costs_one_exercise_only(monkeypatch):
+    from vit_lessons.grading import engine
+
+    real = engine.judge
+
+    def judge(exercise, *args):
+        if exercise.name == "pooling":
+            raise KeyError("a bug of the grader")
+        return real(exercise, *args)
+
+    monkeypatch.setattr(engine, "judge", judge)
+    results = grade(REPO / "solutions", only=["patchify", "pooling", "rollout"])
+    by_name = {r.exercise.name: r for r in results}
+    pooling = by_name["pooling"]
+    assert pooling.score == 0 and "the grader failed on this exercise (KeyError)" in pooling.verdict
+    assert "a bug of the grader" not in by_name["pooling"].verdict
+    assert by_name["patchify"].passed and by_name["rollout"].passed
+
+
+def test_odd_submission_files_are_refused_with_a_reason(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    shutil.copy(REPO / "solutions" / "ex06_pooling.py", folder / "ex06_pooling.py")
+    (folder / "ex01_patchify.py").write_bytes(b"def patchify(image, patch_size):\n    return '\xff\xfe'\n")
+    (folder / "ex09_rollout.py").write_text("# padding\n" * 120_000)  # 1.2 MB
+    (folder / "my helper.py").write_text("x = 1\n")
+    for i in range(70):
+        (folder / f"helper{i:02d}.py").write_text("x = 1\n")
+    results = {r.exercise.name: r for r in grade(folder, only=["patchify", "pooling", "rollout"])}
+    assert results["pooling"].passed, results["pooling"].verdict  # the extra helpers cost it nothing
+    assert "not a Python module name" in results["pooling"].hint or "more than 64" in results["pooling"].hint
+    assert results["patchify"].score == 0 and "importing ex01_patchify.py failed" in results["patchify"].verdict
+    assert results["rollout"].score == 0 and "bytes (at most 1000000)" in results["rollout"].verdict
