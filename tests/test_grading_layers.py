@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -82,8 +83,31 @@ def test_odd_submission_files_are_refused_with_a_reason(tmp_path):
     (folder / "my helper.py").write_text("x = 1\n")
     for i in range(70):
         (folder / f"helper{i:02d}.py").write_text("x = 1\n")
-    results = {r.exercise.name: r for r in grade(folder, only=["patchify", "pooling", "rollout"])}
+    if os.geteuid() == 0:  # a character device where an exercise should be (only root can make one)
+        os.mknod(folder / "ex04_attention.py", 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    results = {r.exercise.name: r for r in grade(folder, only=["patchify", "attention", "pooling", "rollout"])}
+    if os.geteuid() == 0:
+        assert results["attention"].score == 0 and "not a regular file" in results["attention"].verdict
     assert results["pooling"].passed, results["pooling"].verdict  # the extra helpers cost it nothing
     assert "not a Python module name" in results["pooling"].hint or "more than 64" in results["pooling"].hint
     assert results["patchify"].score == 0 and "importing ex01_patchify.py failed" in results["patchify"].verdict
     assert results["rollout"].score == 0 and "bytes (at most 1000000)" in results["rollout"].verdict
+
+
+def test_the_self_check_refuses_what_the_grader_refuses(tmp_path, capsys):
+    """A forbidden function reached at run time fails the self-check too: no "Well done" before the grader
+    takes the points."""
+    from vit_lessons.grading import check
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "ex06_pooling.py").write_text(
+        "import sys\nfrom types import SimpleNamespace\n\n\ndef pool(x, mode, num_prefix_tokens=0):\n"
+        "    cfg = SimpleNamespace(pool=mode, num_prefix_tokens=num_prefix_tokens)\n"
+        "    return vars(sys.modules['vit_lessons.model'])['po' + 'ol'](x, cfg)\n")
+    assert check("pooling", submission=folder) is False
+    out = capsys.readouterr().out
+    assert "not allowed in exercise 6: write it yourself" in out and "Well done" not in out
+    assert "not a security boundary" in out
+    [result] = grade(folder, only=["pooling"])
+    assert result.score == 0 and "not allowed in exercise 6" in result.hint

@@ -63,8 +63,8 @@ def violations(source: str, rules: list[Rule], filename: str = "<submission>") -
     return violations_in(ast.parse(source, filename=filename), rules)
 
 
-def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
-    """One message per forbidden use in the parsed module ``tree``."""
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> the dotted name it was imported as, for every import in ``tree``."""
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -76,6 +76,12 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for a in node.names:
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
+    """One message per forbidden use in the parsed module ``tree``."""
+    aliases = _aliases(tree)
     found: dict[str, str] = {}
 
     def check_name(dotted: str, line: int, shown: str) -> None:
