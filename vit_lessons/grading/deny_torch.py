@@ -11,9 +11,13 @@ Copied beside the child script and run after torch is imported, before the learn
   identity, so ``torch.nn.modules.normalization.LayerNorm`` too) is replaced by a function that raises,
   after importing the modules that re-implement operators in Python (``torch._refs``, ``torch._decomp``).
 
-Limits, stated plainly: code that re-imports torch's modules from their files, or walks C types (e.g.
-``object.__subclasses__()``), may reach Python-level originals again (for instance autograd's engine):
-the operators themselves stay denied.  The learner's process is inside the OS boundary either way.
+Limits, stated plainly: code that re-imports torch's modules, or walks C types (``object.__subclasses__()``),
+can reach Python-level originals again; the denied operators stay denied.  Autograd is not an operator:
+exercise 10's denial stops ``.backward()``, ``torch.autograd.grad``, ``torch.func`` and
+``torch.autograd.functional`` however they are named, but code that drives autograd's C++ engine
+(``torch._C._ImperativeEngine().run_backward``) or calls a graph's ``grad_fn`` nodes itself gets gradients;
+forbidding torch in exercise 10 (its docstring allows numpy and scipy) would close that.  All of this is
+about the exercises' rules: the learner's process is inside the operating-system boundary either way.
 """
 
 from __future__ import annotations
