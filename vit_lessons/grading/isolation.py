@@ -263,7 +263,8 @@ def _status(pid: str) -> dict[str, str]:
         return {}
 
 
-def _pid_namespace(pid: int | str) -> str | None:
+def pid_namespace(pid: int | str) -> str | None:
+    """The PID namespace of ``pid`` ("pid:[4026531836]"), or None when it cannot be read."""
     try:
         return os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
@@ -278,7 +279,7 @@ def processes(*, uid: int | None = None, namespace: str | None = None) -> list[i
         if not status or status.get("State", "").strip().startswith(("Z", "X")):
             continue
         ids = status.get("Uid", "").split()[:3]
-        if (uid is not None and str(uid) in ids) or (namespace is not None and _pid_namespace(pid) == namespace):
+        if (uid is not None and str(uid) in ids) or (namespace is not None and pid_namespace(pid) == namespace):
             found.append(int(pid))
     return found
 
@@ -326,7 +327,8 @@ def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str
                 pass
         time.sleep(0.02)
     proc.wait()
-    reap_orphans()
+    if user is not None:  # only then is this process a subreaper (see Sandbox.create)
+        reap_orphans()
     return sorted(set(left))
 
 

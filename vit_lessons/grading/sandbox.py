@@ -322,7 +322,7 @@ def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: floa
     if info_r is not None:
         sandbox_pid = isolation.read_info(info_r, min(budget, 30.0)).get("child-pid")
         os.close(info_r)
-        namespace = isolation._pid_namespace(sandbox_pid) if sandbox_pid else None
+        namespace = isolation.pid_namespace(sandbox_pid) if sandbox_pid else None
     start, timed_out, why = time.monotonic(), False, None
     watch = user.uid if (user and not box.layers.bwrap) else None
     while proc.poll() is None:
