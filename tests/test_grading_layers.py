@@ -111,3 +111,13 @@ def test_the_self_check_refuses_what_the_grader_refuses(tmp_path, capsys):
     assert "not a security boundary" in out
     [result] = grade(folder, only=["pooling"])
     assert result.score == 0 and "not allowed in exercise 6" in result.hint
+
+
+def test_grading_leaves_the_import_path_and_modules_as_they_were():
+    import sys
+
+    path, modules = list(sys.path), set(sys.modules)
+    results = grade(REPO / "solutions", only=["vit_forward", "vit_forward_cls"])  # ex07/08 import ex05
+    assert all(r.passed for r in results)
+    assert sys.path == path
+    assert not {m for m in set(sys.modules) - modules if m.startswith(("ex0", "ex1", "_solution"))}
