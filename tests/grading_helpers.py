@@ -75,10 +75,11 @@ def layer_params():
 
 
 def attack_folder(tmp_path: Path, name: str, **placeholders) -> Path:
-    """A copy of ``attacks/name`` with its ``__KEY__`` placeholders filled in."""
+    """A copy of ``attacks/name`` (and the helpers shared by all attack folders) with its ``__KEY__``
+    placeholders filled in."""
     folder = tmp_path / name
     folder.mkdir()
-    for path in sorted((ATTACKS / name).glob("*.py")):
+    for path in sorted([*ATTACKS.glob("*.py"), *(ATTACKS / name).glob("*.py")]):  # shared helpers, then its own
         text = path.read_text()
         for key, value in placeholders.items():
             text = text.replace(f"__{key}__", str(value))

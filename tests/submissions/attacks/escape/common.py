@@ -1,28 +1,14 @@
-"""Shared by the escape attacks: switch off the child's audit hook, leak text through an exception."""
+"""Shared by the escape attacks: the paths to steal, text leaked through an exception, a results writer."""
 
-import gc
 import os
-import sys
-import threading
+
+from guard import disarm  # noqa: F401 - the attacks import it from here
 
 SOLUTIONS = "__SOLUTIONS__"
 LIBRARY = "__LIBRARY__"
 RESULTS = "__RESULTS__"
 MARKER = "__MARKER__"
 PERFECT = '{"score": 1000, "tests": [{"name": "x", "score": 1000, "max_score": 1, "status": "passed"}]}'
-
-
-def disarm():
-    """Find the audit hook's thread-local flag through gc and set it; empty the child's deny list."""
-    for obj in gc.get_objects():
-        if getattr(obj, "__name__", None) == "hook" and getattr(obj, "__closure__", None):
-            for cell in obj.__closure__:
-                if isinstance(cell.cell_contents, threading.local):
-                    cell.cell_contents.on = True
-    main = sys.modules.get("__main__")
-    for name in ("DENIED_EVENTS", "PATH_READ_EVENTS", "PATH_WRITE_EVENTS"):
-        if hasattr(main, name):
-            getattr(main, name).clear()
 
 
 def read(path, limit=300):

@@ -3,7 +3,7 @@
 import os
 import time
 
-from common import disarm
+from guard import disarm
 
 
 def patchify(image, patch_size):

@@ -2,7 +2,7 @@
 
 import os
 
-from common import disarm
+from guard import disarm
 
 CHUNK = b"\1" * (10 << 20)
 
