@@ -167,3 +167,18 @@ def test_resource_limits_hold(tmp_path, layers):
     uids = {u.pw_uid for u in pwd.getpwall() if u.pw_name.startswith("vitgrader")}
     for shared in ("/tmp", "/var/tmp", "/dev/shm"):
         assert not [e.name for e in os.scandir(shared) if e.stat(follow_symlinks=False).st_uid in uids]
+
+
+def test_the_escape_attacks_are_real_without_the_layers(tmp_path):
+    """The same attack, with no operating-system layer (as the self-check runs): the in-process guard is
+    switched off and the solution is read.  What stops it in the tests above is the boundary, not luck."""
+    from vit_lessons.grade import grade
+
+    folder = attack_folder(tmp_path, "escape", SOLUTIONS=REPO / "solutions", LIBRARY=LIBRARY_DIR,
+                           RESULTS=tmp_path / "r.json", MARKER="-")
+    for path in folder.glob("ex*.py"):
+        if path.name != "ex01_patchify.py":
+            path.unlink()
+    [result] = grade(folder, only=["patchify"], sandbox="none", unsafe=True, timeout=30)
+    feedback = result.hint + " ".join(c.message for c in result.cases)
+    assert any(line in feedback for line in secret_texts()), feedback[:500]
