@@ -121,3 +121,13 @@ def test_grading_leaves_the_import_path_and_modules_as_they_were():
     assert all(r.passed for r in results)
     assert sys.path == path
     assert not {m for m in set(sys.modules) - modules if m.startswith(("ex0", "ex1", "_solution"))}
+
+
+@needs_root
+def test_provision_prepares_the_machine_and_is_idempotent():
+    command = [sys.executable, "-m", "vit_lessons.grading.provision"]
+    for _ in range(2):
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "(ready)" in proc.stdout
+    assert "may pass" not in proc.stdout and "mode" not in proc.stdout  # nothing left to change the second time

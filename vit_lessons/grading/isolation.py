@@ -126,11 +126,13 @@ def tighten(secrets: list[Path], users: list[SandboxUser]) -> list[str]:
     return changed
 
 
-def probe(user: SandboxUser, readable: list[Path], secret: list[Path]) -> str | None:
-    """From the user's side: None when every path of ``readable`` can be read and none of ``secret`` can."""
+def probe(user: SandboxUser, readable: list[Path], secret: list[Path], passable: list[Path] = ()) -> str | None:
+    """From the user's side: None when every path of ``readable`` can be read, every folder of
+    ``passable`` can be passed through, and no path of ``secret`` can be read or passed through."""
     script = ('for p in "$@"; do case "$p" in +*) [ -r "${p#+}" ] || echo "cannot read ${p#+}";; '
+              '%*) [ -x "${p#%}" ] || echo "cannot pass ${p#%}";; '
               '*) if [ -r "$p" ] || [ -x "$p" ]; then echo "can read $p"; fi;; esac; done')
-    args = [f"+{p}" for p in readable] + [str(p) for p in secret]
+    args = [f"+{p}" for p in readable] + [f"%{p}" for p in passable] + [str(p) for p in secret]
     try:
         proc = subprocess.run(["/bin/sh", "-c", script, "sh", *args], user=user.uid, group=user.gid,
                               extra_groups=[], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
