@@ -5,9 +5,10 @@ Two layers, each detected at run time (:func:`choose`), printed by the grader an
 
 - ``user``: when the grader runs as root, every learner process runs as a dedicated unprivileged user
   (``vitgrader0``, ``vitgrader1``, ...: one per exercise graded at the same time, created when missing).
-  What the grader knows to be secret (the solutions, its own library with the hidden tests, the
-  repository and its git objects, its temporary folders) is made unreadable to those users and checked
-  from their side before any learner code runs.  At the end of each exercise every process of that user
+  Without bubblewrap, what the grader knows to be secret (the solutions, its own library with the hidden
+  tests, the repository and its git objects) is made unreadable to those users and checked from their
+  side before any learner code runs (inside bubblewrap it is not in their view at all, and nothing on the
+  machine is changed).  At the end of each exercise every process of that user
   is killed (``kill(-1)`` as that user, then a scan of /proc) and none may be left before results are read.
   The user also bounds the number of processes (RLIMIT_NPROC counts per user).
 - ``bwrap``: bubblewrap puts the learner's process in new PID, network, IPC, UTS and mount namespaces
@@ -335,6 +336,26 @@ def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str
 
 
 # ---- choosing ------------------------------------------------------------------------------------------------
+def _user_layer(slots: int, secrets: list[Path], python_roots: list[Path], *, with_bwrap: bool):
+    """(sandbox users, why the layer cannot hold or None, what was changed).  Inside bubblewrap the secrets
+    are not in the learner's view at all, so nothing is changed; alone, the secrets are made unreadable
+    to the users and both that and their access to Python are checked from their side."""
+    if not is_root():
+        return [], "the grader does not run as root", []
+    try:
+        users = sandbox_users(max(1, slots))
+    except SandboxUnavailable as exc:
+        return [], str(exc), []
+    if with_bwrap:
+        return users, None, []
+    changes = [f"made unreadable to the sandbox users: {c}" for c in tighten(secrets, users)]
+    problem = next(filter(None, (probe(u, [Path(sys.executable), *python_roots], secrets) for u in users)), None)
+    if problem and problem.startswith(f"{users[0].name} cannot read"):
+        problem += (": without bubblewrap the sandbox users must reach the Python installation "
+                    "(python -m vit_lessons.grading.provision grants it)")
+    return users, problem, changes
+
+
 def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], python_roots: list[Path]) -> tuple[
         Layers, list[SandboxUser]]:
     """The layers to grade with: ``requested`` is "auto" (every layer available here), "none", or a
@@ -350,22 +371,10 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
         if problem:
             notes.append(f"bubblewrap: not in force: {problem}")
     if "user" in wanted:
-        if not is_root():
-            notes.append("unprivileged user: not in force: the grader does not run as root")
-        else:
-            try:
-                users = sandbox_users(max(1, slots))
-                changes += [f"made unreadable to the sandbox users: {c}" for c in tighten(secrets, users)]
-                readable = [] if bwrap_ok else [Path(sys.executable), *python_roots]
-                problem = next(filter(None, (probe(u, readable, secrets) for u in users)), None)
-                if problem and not bwrap_ok and problem.startswith(f"{users[0].name} cannot read"):
-                    problem += (": without bubblewrap the sandbox users must reach the Python installation "
-                                "(python -m vit_lessons.grading.provision grants it)")
-                user_ok = problem is None
-                if problem:
-                    notes.append(f"unprivileged user: not in force: {problem}")
-            except SandboxUnavailable as exc:
-                notes.append(f"unprivileged user: not in force: {exc}")
+        users, problem, changes = _user_layer(slots, secrets, python_roots, with_bwrap=bwrap_ok)
+        user_ok = problem is None
+        if problem:
+            notes.append(f"unprivileged user: not in force: {problem}")
     layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes), changes=tuple(changes))
     if requested not in ("auto", "none") and (("user" in wanted and not user_ok) or ("bwrap" in wanted and
                                                                                       not bwrap_ok)):

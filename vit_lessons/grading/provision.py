@@ -1,9 +1,10 @@
 """Prepare a machine for grading as root: ``python -m vit_lessons.grading.provision [--slots N]``.
 
-What the grader also does by itself at every run (idempotent): create the sandbox users ``vitgrader0`` ...
-(one per exercise graded at the same time) and make the secrets unreadable to them (the solutions, the
-grader's library, the repository).  What only this command does, because it changes the machine beyond
-the repository: let those users pass the folders above the Python installation that others may not
+What the grader also does by itself when it runs (idempotent): create the sandbox users ``vitgrader0`` ...
+(one per exercise graded at the same time) and, when bubblewrap is not in force, make the secrets
+unreadable to them (the solutions, the grader's library, the repository).  This command does both, and
+what only it does, because it changes the machine beyond the repository: let those users pass the
+folders above the Python installation that others may not
 enter (e.g. ``/root`` when Python lives in ``/root/.pyenv``), with an ACL entry that grants only them
 only the right to pass (``setfacl -m u:vitgrader0:x /root``; Debian package ``acl``).  Without bubblewrap
 this is what lets the sandbox users start Python at all; with bubblewrap it is not needed.

@@ -126,7 +126,8 @@ class Sandbox:
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        root.chmod(0o711 if users else 0o700)  # the sandbox users may enter their own job folder, not list
+        if users and not layers.bwrap:  # the sandbox users may enter their own job folder (not list the others)
+            root.chmod(0o711)
         box = cls(layers, users, secrets, root)
         for user in users or [None]:
             for _ in range(1 if users else slots):
