@@ -77,3 +77,10 @@ def test_the_byte_budget_is_checked_before_any_array_is_built():
         protocol.parse(data, 7999)
     with pytest.raises(protocol.ProtocolError, match="more than"):
         protocol.parse(data * 3, 20_000)  # the budget is for all the frames together
+
+
+def test_learner_text_arrives_printable():
+    """Lone surrogates and terminal escapes in an error message are replaced, not passed to the terminal."""
+    record = {"t": "error", "type": "ValueError", "message": "\udcff \x1b[2J\x1b[31mred\x07 é\nnext", "where": []}
+    [got] = protocol.parse(frame({"kind": "import_error", "record": record}), 1 << 10)
+    assert got["record"]["message"] == "? ?[2J?[31mred? é\nnext"

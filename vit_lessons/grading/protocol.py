@@ -36,6 +36,10 @@ DTYPES = ("|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", 
 ITEMSIZE = {d: int(d[2:]) if d[1] in "iufc" else 1 for d in DTYPES}
 
 
+#: control characters (but newline and tab) become "?": the learner's text reaches the instructor's terminal
+UNPRINTABLE = dict.fromkeys([*range(0, 9), *range(11, 32), *range(127, 160)], "?")
+
+
 class ProtocolError(ValueError):
     """What the learner's process wrote does not follow this protocol (the message says where)."""
 
@@ -53,9 +57,10 @@ def send(fd: int, header: dict, arrays: list | tuple = ()) -> None:
 
 # ---- the grader's side -------------------------------------------------------------------------------------
 def _text(value, limit: int = MAX_TEXT) -> str:
+    """``value`` cut to ``limit`` characters, printable: no lone surrogates, no terminal escapes."""
     if not isinstance(value, str):
         raise ProtocolError(f"expected a string, got {type(value).__name__}")
-    return value[:limit]
+    return value[:limit].encode("utf-8", "replace").decode("utf-8").translate(UNPRINTABLE)
 
 
 def _strings(value, count: int, limit: int = 100) -> list[str]:

@@ -68,7 +68,8 @@ def copy_submission(source: Path, target: Path) -> dict[str, str]:
         names = sorted((n for n in os.listdir(folder_fd) if n.endswith(".py")), key=lambda n: (n[:2] != "ex", n))
         for count, name in enumerate(names):
             if not MODULE_NAME.match(name):
-                refused[name[:120]] = "not a Python module name (letters, digits and _ only)"
+                shown = ascii(name[:120])[1:-1]  # printable whatever bytes the name holds
+                refused[shown] = "not a Python module name (letters, digits and _ only)"
                 continue
             if count >= MAX_FILES:
                 refused[name] = f"more than {MAX_FILES} Python files in the submission"
