@@ -118,7 +118,7 @@ def test_grading_leaves_the_import_path_and_modules_as_they_were():
 
     path, modules = list(sys.path), set(sys.modules)
     results = grade(REPO / "solutions", only=["vit_forward", "vit_forward_cls"])  # ex07/08 import ex05
-    assert all(r.passed for r in results)
+    assert all(r.passed for r in results), [(r.verdict, r.hint) for r in results]
     assert sys.path == path
     assert not {m for m in set(sys.modules) - modules if m.startswith(("ex0", "ex1", "_solution"))}
 

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 from pathlib import Path
 
 import vit_lessons
@@ -28,6 +29,9 @@ LIBRARY_DIR = Path(vit_lessons.__file__).resolve().parent
 MAX_FILE_BYTES = 1_000_000
 MAX_FILES = 64
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}\.py$")
+#: two exercises are staged at the same time, and CPython 3.11's ast.parse, whose recursion counter is shared,
+#: can fail when two threads parse at once ("SystemError: AST constructor recursion depth mismatch")
+_PARSE_LOCK = threading.Lock()
 #: never staged: the grader (its hidden tests and reference computations) and the instructor's commands
 GRADER_PARTS = ("grading", "grade.py", "release.py")
 
@@ -118,7 +122,8 @@ def deny_in_source(source: str, parts: tuple[str, ...], denied: dict[str, str]) 
     submodules) to the message its stubs raise.
     """
     module_message = next((denied[p] for p in parts if p in denied), None)
-    tree = ast.parse(source)
+    with _PARSE_LOCK:
+        tree = ast.parse(source)
     lines = source.splitlines()
     for node in reversed(tree.body):
         name = _binds(node)
