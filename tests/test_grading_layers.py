@@ -131,3 +131,62 @@ def test_provision_prepares_the_machine_and_is_idempotent():
         assert proc.returncode == 0, proc.stderr
         assert "(ready)" in proc.stdout
     assert "may pass" not in proc.stdout and "mode" not in proc.stdout  # nothing left to change the second time
+
+
+#: exercise -> calls of library functions its docstring allows (they must work in its sandbox, whatever
+#: the exercise forbids: e.g. patchify composes conv_windows; multi_head_attention composes linear)
+ALLOWED_CALLS = {
+    "patch_embedding": "V.patchify(z(4, 4, 3), 2)",
+    "positional_embedding": "V.patchify(z(4, 4, 3), 2), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), z(8)), "
+                            "V.linear(z(2, 3), z(4, 3), z(4))",
+    "attention": "V.softmax(z(3)), V.linear(z(2, 3), z(4, 3), z(4))",
+    "encoder_block": "V.linear(z(2, 3), z(4, 3), z(4)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "vit_forward": "V.init_params(cfg(), 0), V.patchify(z(4, 4, 3), 2), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), "
+                   "z(8)), V.linear(z(2, 3), z(4, 3)), V.softmax(z(3)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "vit_forward_cls": "V.init_params(cfg(), 0), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), z(8)), "
+                       "V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "rollout": "V.forward(V.init_params(cfg(), 0), z(4, 4, 3), cfg(), return_attention=True)",
+    "block_backward": "V.layer_norm(z(2, 3), z(3), z(3)), V.gelu(z(3)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+}
+WRAPPER = '''
+
+import numpy as _np
+import vit_lessons as V
+
+
+def z(*shape):
+    return _np.zeros(shape)
+
+
+def cfg():
+    return V.ViTConfig(image_size=(4, 4), patch_size=2, d_model=8, num_heads=2, d_ff=16, num_layers=1, num_classes=3)
+
+
+def attn():
+    return {k[len("blocks.0.attn."):]: v for k, v in V.init_params(cfg(), 0).items() if k.startswith("blocks.0.attn.")}
+
+
+_reference = FUNC
+
+
+def FUNC(*args):
+    CALLS
+    return _reference(*args)
+'''
+
+
+def test_the_library_functions_an_exercise_allows_work_in_its_sandbox(tmp_path):
+    from vit_lessons.grading.spec import EXERCISES
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    for path in (REPO / "solutions").glob("ex*.py"):
+        shutil.copy(path, folder / path.name)
+    for name, calls in ALLOWED_CALLS.items():
+        ex = EXERCISES[name]
+        func = next(iter(ex.functions))
+        path = folder / ex.file
+        path.write_text(path.read_text() + WRAPPER.replace("FUNC", func).replace("CALLS", calls))
+    results = grade(folder, only=list(ALLOWED_CALLS))
+    for r in results:
+        assert r.passed, (r.exercise.name, r.verdict, r.hint)
