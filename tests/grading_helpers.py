@@ -38,10 +38,13 @@ def assert_gradescope_schema(data: dict) -> None:
 # ---- the sandbox's layers, and graders run as a separate process ---------------------------------------------
 ATTACKS = SUBMISSIONS / "attacks"
 LAYERS = ("user", "bwrap", "user,bwrap")
-RSS_PROBE = ("import resource, sys\n"
+# the grader's own peak memory: VmHWM of its address space (ru_maxrss would count, across the exec, the
+# memory of the process that started it)
+RSS_PROBE = ("import sys\n"
              "from vit_lessons.grade import main\n"
              "code = main(sys.argv[2:])\n"
-             "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+             "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+             "open(sys.argv[1], 'w').write(peak)\n"
              "sys.exit(code)\n")
 
 
