@@ -2,7 +2,7 @@
 
 Allowed: numpy, torch, ``vit_lessons.patchify`` (chapter 1) or your own exercise 1.
 Not allowed: convolutions (``torch.nn.functional.conv2d``, ``torch.nn.Conv2d``, ``torch.conv2d``, scipy's
-convolve/correlate) and ``vit_lessons.patch_embed`` / ``patch_embed_matrix`` / ``conv_windows`` / ``embed``:
+convolve/correlate) and ``vit_lessons.patch_embed`` / ``patch_embed_matrix`` / ``embed``:
 the point is to see that the convolution is one matrix product.
 """
 

@@ -156,12 +156,19 @@ def test_the_grader_cannot_be_borrowed(tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "ex06_pooling.py").write_text("from helper import pool  # noqa: F401\n")
-    (folder / "helper.py").write_text(  # a helper module is not read by the forbidden-call check, but cannot load it
+    (folder / "helper.py").write_text(  # the helpers an exercise imports are read with the exercise's rules
         "from vit_lessons.grading.mistakes import reference\n\n\n"
         "def pool(x, mode, num_prefix_tokens=0):\n"
         "    return reference('pooling', 'pool', (x, mode, num_prefix_tokens))\n")
     [result] = grade(folder, only=["pooling"], timeout=30)
-    assert result.score == 0 and "not allowed while grading" in result.verdict
+    assert result.score == 0 and "helper.py, line 1" in result.hint and "the grader is not part" in result.hint
+    (folder / "helper.py").write_text(  # ... and the grader is not in the learner's process at all
+        "import sys\n\n\ndef pool(x, mode, num_prefix_tokens=0):\n"
+        "    name = '.'.join(['vit_lessons', 'grad' + 'ing', 'mis' + 'takes'])\n"
+        "    __builtins__['__imp' + 'ort__'](name)\n"
+        "    return sys.modules[name].reference('pooling', 'pool', (x, mode, num_prefix_tokens))\n")
+    [result] = grade(folder, only=["pooling"], timeout=30)
+    assert result.score == 0 and "No module named 'vit_lessons.grading'" in result.hint, result.hint
     (folder / "ex06_pooling.py").write_text("from vit_lessons.grading import mistakes  # noqa: F401\n")
     [result] = grade(folder, only=["pooling"], timeout=30)
     assert result.score == 0 and "the grader is not part of any exercise" in result.hint

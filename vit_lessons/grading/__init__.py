@@ -4,6 +4,12 @@
 - ``python -m vit_lessons.grade``: the hidden tests of every exercise, a table and results.json.
 - ``python -m vit_lessons.grading.make_stubs``: the stubs in ``exercises/`` from ``solutions/``.
 - ``python -m vit_lessons.release OUT_DIR``: the learner's bundle (no solutions, no hidden tests).
+- ``python -m vit_lessons.grading.provision``: a grading machine prepared as root (the sandbox users).
+
+Where the learner's code runs: :mod:`.staging` (the copied submission, the library with the exercise's
+forbidden functions stubbed), :mod:`.isolation` (the sandbox user and bubblewrap), :mod:`.sandbox` (one
+exercise's process, its limits, what it sends back through :mod:`.protocol`), ``_child.py`` (the learner's
+side) with ``deny_torch.py``.
 """
 
 from .selfcheck import check, run_check

@@ -1,17 +1,26 @@
-"""The learner's side of the sandbox: run one exercise's cases and write what they returned.
+"""The learner's side of the sandbox: run one exercise's cases and report what they returned.
 
-Started by :mod:`vit_lessons.grading.sandbox` as ``python -I _child.py JOB_DIR`` in a fresh process group,
-with a cleared environment and the working directory ``JOB_DIR/work``.  It never sees the expected outputs,
-the solutions or the grader's results file: it reads ``JOB_DIR/job.json`` (the submission file, the
-functions to call) and ``JOB_DIR/inputs.npz`` (the inputs), and for every case ``i`` writes
-``JOB_DIR/out/i.json`` (+ ``i.npz`` for arrays).  The grader compares them in its own process.
+Started by :mod:`vit_lessons.grading.sandbox` as ``python -I -S _child.py JOB_DIR WORK_DIR FD [UID GID]``
+(inside bubblewrap and/or as a sandbox user, see :mod:`vit_lessons.grading.isolation`).  This file and
+``protocol.py`` / ``forbidden.py`` / ``deny_torch.py`` are copied into the job folder; it imports nothing
+else of the grader.  In order, before any of the learner's code runs:
 
-Before the learner's module is imported it limits the address space (RLIMIT_AS), the size of files it may
-write and its CPU time, and installs an audit hook (PEP 578) that refuses: reading files outside the
-submission, the Python installation and the library; writing outside its working directory; starting
-processes; sockets; ctypes.  An audit hook is a tripwire, not a security boundary (code that can load a
-C extension of its own can step around it); the process boundary, the limits and the grader writing the
-results last are what the grading relies on.
+1. drop to UID/GID when given (inside bubblewrap, started as root with only the setuid capabilities);
+2. limits: address space, CPU time, file size, open files, processes (per user: only with a sandbox
+   user), no core files;
+3. the forbidden-call reading of the copied submission (``forbidden.scan``): refused code is never
+   imported (parsing hostile source happens here, inside the boundary, never in the grader);
+   then the import path: the Python installation (without ``site``, so no ``.pth`` hooks), the staged
+   library (its forbidden functions already replaced, see :mod:`vit_lessons.grading.staging`) and the
+   copied submission;
+4. the exercise's modules preloaded, torch's forbidden functions denied (``deny_torch.py``), torch
+   blocked when the exercise denies some of it and the submission never imports it;
+5. an audit hook (PEP 578) that refuses reading outside those folders, writing outside WORK_DIR,
+   starting processes, sockets and ctypes: a tripwire with friendly messages, not the boundary (code
+   in this process can reach it); the boundary is the user, the namespaces and the limits.
+
+Every case is reported on FD with :func:`protocol.send` ("started", then "result"); stdout and stderr
+go to pipes that the grader reads up to a cap.  Inputs come from ``JOB_DIR/inputs.npz`` (no pickle).
 """
 
 import json
@@ -28,6 +37,7 @@ DENIED_EVENTS = {
     "socket.sendto": "network access", "ctypes.dlopen": "loading a C library", "ctypes.dlsym": "C calls",
     "ctypes.cdata": "raw memory access", "ctypes.call_function": "C calls", "os.chdir": "changing directory",
     "builtins.input": "reading from the keyboard", "sys.remote_exec": "remote execution",
+    "sys.setprofile": "tracing the grader", "sys.settrace": "tracing the grader",
 }
 PATH_READ_EVENTS = {"os.listdir", "os.scandir", "glob.glob", "os.walk"}
 PATH_WRITE_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.symlink",
@@ -39,13 +49,19 @@ def _under(path, roots):
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
-def install_guard(read_roots, write_roots, deny_roots):
+def install_guard(read_roots, write_roots):
     """The audit hook: PermissionError for what the docstring of this module lists."""
     busy = threading.local()
 
     def resolve(p):
         p = os.fsdecode(p)
         return os.path.realpath(p if os.path.isabs(p) else os.path.join(os.getcwd(), p))
+
+    def check(path, write):
+        if not _under(path, write_roots if write else read_roots + write_roots):
+            what = "writing" if write else "reading"
+            raise PermissionError(f"{what} {os.path.basename(path) or path!r} is not allowed while grading: "
+                                  f"your code may read only its own folder and write only its working directory")
 
     def hook(event, args):
         if getattr(busy, "on", False):
@@ -68,17 +84,11 @@ def install_guard(read_roots, write_roots, deny_roots):
         finally:
             busy.on = False
 
-    def check(path, write):
-        if _under(path, deny_roots) or not _under(path, write_roots if write else read_roots + write_roots):
-            what = "writing" if write else "reading"
-            raise PermissionError(f"{what} {os.path.basename(path) or path!r} is not allowed while grading: "
-                                  f"your code may read only its own folder and write only its working directory")
-
     sys.addaudithook(hook)
 
 
 def encode(value, arrays, depth=0):
-    """A JSON description of ``value``; arrays go into ``arrays`` (saved without pickle)."""
+    """A protocol TREE describing ``value``; arrays are appended to ``arrays`` (sent as raw bytes)."""
     if depth > 6:
         return {"t": "other", "type": "deeply nested value"}
     if value is None:
@@ -87,8 +97,7 @@ def encode(value, arrays, depth=0):
     if module.startswith("torch") and hasattr(value, "detach"):
         try:
             t = value.detach().cpu()
-            kind = str(t.dtype).replace("torch.", "")
-            if kind == "bfloat16":
+            if str(t.dtype) == "torch.bfloat16":
                 t = t.float()
             value = t.numpy()
         except Exception as exc:  # noqa: BLE001
@@ -101,9 +110,8 @@ def encode(value, arrays, depth=0):
             return {"t": "other", "type": f"numpy array of dtype {value.dtype}"}
         if value.size > 10_000_000:
             return {"t": "other", "type": f"array of {value.size} entries (too large)"}
-        key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(value)
-        return {"t": "array", "key": key}
+        arrays.append(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")))
+        return {"t": "array", "key": len(arrays) - 1}
     if isinstance(value, bool):
         return {"t": "other", "type": "bool"}
     if isinstance(value, (int, float)):
@@ -141,9 +149,7 @@ def learner_frames(exc, submission_dir):
 
 
 def error_record(exc, submission_dir):
-    kind = type(exc).__name__
-    if isinstance(exc, SystemExit):
-        kind = "SystemExit"
+    kind = "SystemExit" if isinstance(exc, SystemExit) else type(exc).__name__
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001
@@ -151,88 +157,153 @@ def error_record(exc, submission_dir):
     return {"t": "error", "type": kind[:100], "message": message[:400], "where": learner_frames(exc, submission_dir)}
 
 
-def write_json_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+class Blocker:
+    """A finder that refuses to import the packages it was given (not ``None`` in ``sys.modules``, which
+    libraries such as array_api_compat would take for a loaded module)."""
+
+    def __init__(self, blocked, exercise):
+        self.blocked, self.exercise = blocked, exercise
+
+    def find_spec(self, name, path=None, target=None):
+        root = name.split(".")[0]
+        if root in self.blocked:
+            raise ImportError(f"{name} cannot be imported in exercise {self.exercise}: {self.blocked[root]}")
+        return None
 
 
-def main(job_dir):
+def drop_privileges(uid, gid):
+    """Become the sandbox user for good (real, effective and saved ids; no supplementary groups)."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise SystemExit("the sandbox user could not be taken")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise SystemExit("the sandbox user could take root back")
+
+
+def set_limits(job):
     import resource
     import signal
 
-    job = json.load(open(os.path.join(job_dir, "job.json")))
-    limit = job["memory_mb"] * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    memory = job["memory_mb"] << 20
     cpu = int(job["timeout"]) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    limits = {"RLIMIT_AS": memory, "RLIMIT_FSIZE": job["file_bytes"], "RLIMIT_CORE": 0, "RLIMIT_CPU": cpu,
+              "RLIMIT_NOFILE": 256}
+    if job["max_processes"]:
+        limits["RLIMIT_NPROC"] = job["max_processes"]
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), (value, value))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing too much raises OSError instead of killing
-    sys.dont_write_bytecode = True
 
-    import numpy as np
 
-    out_dir = os.path.join(job_dir, "out")
-    inputs = np.load(os.path.join(job_dir, "inputs.npz"), allow_pickle=False)
-    arrays = {k: inputs[k] for k in inputs.files}
-    # The library may be used by learners; import it, then take its parent (the repository) off the path.
-    sys.path.insert(0, job["library_parent"])
-    for name in job["preload"]:
+def prepare_imports(job, job_dir, modules):
+    """The import path and the modules loaded before the learner's code (the exercise's, and the packages
+    of ``modules``, those the submission's files import, that may be loaded); torch's denials applied."""
+    sys.path[:] = [p for p in job["python_path"] if os.path.isdir(p)]
+    sys.path.insert(0, os.path.join(job_dir, "lib"))
+    wanted = [*job["preload"], *(m for m in modules if m in job["preload_allowed"])]
+    for name in dict.fromkeys(wanted):
         try:
             __import__(name)
-        except Exception:  # noqa: BLE001, S112
+        except Exception:  # noqa: BLE001, S112 - the learner's import will say what is wrong
             continue
-    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != job["library_parent"]]
-    submission_dir = job["submission_dir"]
-    sys.path.insert(0, submission_dir)
-    install_guard(job["read_roots"], [job["work_dir"], out_dir], job["deny_roots"])
+    blocked = dict.fromkeys(job["blocked"], "the exercise does not allow this package")
+    if job["torch_denied"]:
+        if "torch" in sys.modules:
+            sys.path.insert(0, os.path.join(job_dir, "child"))
+            from deny_torch import deny
+
+            deny(job["torch_denied"], job["exercise"])
+            sys.path.pop(0)
+        else:  # never imported by the submission's files: it stays out, denials and all
+            blocked["torch"] = "torch is loaded only for submissions whose files import it with an import statement"
+    sys.meta_path.insert(0, Blocker(blocked, job["exercise"]))
+    sys.path.insert(0, os.path.join(job_dir, "submission"))
+
+
+def run_case(module, case, arrays, submission_dir):
+    """(record, output arrays) of one case: the value returned or the error raised, and mutated inputs."""
+    import numpy as np
+
+    args = decode_inputs(case["args"], arrays)
+    before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+    before_dicts = [{k: np.array(v, copy=True) for k, v in a.items()} if isinstance(a, dict) else None for a in args]
+    out_arrays = []
+    try:
+        func = getattr(module, case["func"], None)
+        if not callable(func):
+            raise AttributeError(f"{module.__name__}.py defines no function {case['func']}")
+        value = func(*args)
+        out_arrays = []
+        record = {"t": "value", "value": encode(value, out_arrays)}
+    except BaseException as exc:  # noqa: BLE001 (SystemExit too: the learner's code must not end the child)
+        record, out_arrays = error_record(exc, submission_dir), []
+    mutated = []
+    for k, (a, b) in enumerate(zip(args, before, strict=True)):
+        if b is not None and not (isinstance(a, np.ndarray) and a.shape == b.shape
+                                  and np.array_equal(a, b, equal_nan=True)):
+            mutated.append(case["arg_names"][k])
+    for k, (a, b) in enumerate(zip(args, before_dicts, strict=True)):
+        if b is not None and any(not np.array_equal(np.asarray(a.get(n)), v, equal_nan=True) for n, v in b.items()):
+            mutated.append(case["arg_names"][k])
+    record["mutated"] = mutated
+    return record, out_arrays
+
+
+def main(job_dir, work_dir, fd, uid=None, gid=None):
+    if uid is not None:
+        drop_privileges(int(uid), int(gid))
+    with open(os.path.join(job_dir, "job.json")) as f:
+        job = json.load(f)
+    set_limits(job)
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, os.path.join(job_dir, "child"))
+    import protocol
+    from forbidden import Rule, scan
+
+    sys.path.pop(0)
+    submission_dir = os.path.join(job_dir, "submission")
+    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2]) for r in job["rules"]])
+    if found["error"] or found["violations"]:  # before any of the learner's code is imported
+        protocol.send(fd, {"kind": "refused", "record": {"t": "refused", "error": found["error"],
+                                                         "violations": found["violations"][:50]}})
+        return
+    prepare_imports(job, job_dir, found["modules"])
+    import numpy as np
+
+    with np.load(os.path.join(job_dir, "inputs.npz"), allow_pickle=False) as inputs:
+        arrays = [inputs[f"a{i}"] for i in range(len(inputs.files))]
+    install_guard([os.path.realpath(p) for p in job["read_roots"]] + [job_dir],
+                  [os.path.realpath(work_dir), "/dev/null"])
 
     import importlib.util
 
     try:
-        spec = importlib.util.spec_from_file_location(job["module"], job["file"])
+        spec = importlib.util.spec_from_file_location(job["module"], os.path.join(submission_dir, job["file"]))
         module = importlib.util.module_from_spec(spec)
         sys.modules[job["module"]] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 (SystemExit too: the learner's module must not end the child)
-        write_json_atomic(os.path.join(out_dir, "import.json"), error_record(exc, submission_dir))
+        protocol.send(fd, {"kind": "import_error", "record": error_record(exc, submission_dir)})
         return
     for i in job["pending"]:
-        case = job["cases"][i]
-        write_json_atomic(os.path.join(out_dir, f"{i}.started"), {})
-        args = decode_inputs(case["args"], arrays)
-        before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
-        before_dicts = [{k: np.array(v, copy=True) for k, v in a.items()} if isinstance(a, dict) else None
-                        for a in args]
-        record = {}
-        try:
-            func = getattr(module, case["func"], None)
-            if not callable(func):
-                raise AttributeError(f"{os.path.basename(job['file'])} defines no function {case['func']}")
-            value = func(*args)
-            out_arrays = {}
-            record = {"t": "value", "value": encode(value, out_arrays)}
-            np.savez(os.path.join(out_dir, f"{i}.npz"), **out_arrays)
-        except BaseException as exc:  # noqa: BLE001
-            record = error_record(exc, submission_dir)
-        mutated = []
-        for k, (a, b) in enumerate(zip(args, before, strict=True)):
-            if b is not None and not (isinstance(a, np.ndarray) and a.shape == b.shape
-                                      and np.array_equal(a, b, equal_nan=True)):
-                mutated.append(case["arg_names"][k])
-        for k, (a, b) in enumerate(zip(args, before_dicts, strict=True)):
-            if b is not None and any(not np.array_equal(np.asarray(a.get(n)), v, equal_nan=True) for n, v in b.items()):
-                mutated.append(case["arg_names"][k])
-        record["mutated"] = mutated
-        write_json_atomic(os.path.join(out_dir, f"{i}.json"), record)
+        protocol.send(fd, {"kind": "started", "case": i})
+        record, out_arrays = run_case(module, job["cases"][i], arrays, submission_dir)
+        protocol.send(fd, {"kind": "result", "case": i, "record": record}, out_arrays)
 
 
 if __name__ == "__main__":
+    status = 0
     try:
-        main(sys.argv[1])
+        main(*sys.argv[1:3], int(sys.argv[3]), *sys.argv[4:6])
+    except BaseException:  # noqa: BLE001 - the child itself failed (before or between the learner's cases)
+        traceback.print_exc()
+        status = 3
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)  # the learner's threads and atexit handlers do not get to run after the cases
+        os._exit(status)  # the learner's threads and atexit handlers do not get to run after the cases

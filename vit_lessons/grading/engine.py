@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import re
 import sys
+import tempfile
+import threading
+import traceback
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import mistakes
 from .diagnostics import compare, distance, matches
-from .forbidden import violations
-from .sandbox import Outcome, run_cases
+from .sandbox import Outcome, Sandbox, run_cases, write_job
 from .spec import Case, Exercise
+from .staging import copy_submission, stage_library
+
+_SOLUTIONS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -47,12 +52,29 @@ class ExerciseResult:
         return self.score >= self.max_score - 1e-9
 
 
+@contextmanager
+def solutions_importable(solutions_dir: Path):
+    """While inside: the solution files import each other (``from ex05_encoder_block import ...``, also inside
+    their functions).  Afterwards the process's import path and modules are as they were."""
+    folder = str(Path(solutions_dir).resolve())
+    names = {p.stem for p in Path(folder).glob("*.py")}
+    with _SOLUTIONS_LOCK:
+        shadowing = {n: sys.modules.pop(n) for n in names & set(sys.modules)}  # same-named modules of others
+        sys.path.insert(0, folder)
+        try:
+            yield
+        finally:
+            sys.path.remove(folder)
+            for name in names & set(sys.modules):
+                del sys.modules[name]
+            sys.modules.update(shadowing)
+
+
 def load_solution(exercise: Exercise, solutions_dir: Path):
-    """The reference module ``solutions/exNN_*.py`` (trusted code, run in the grader's process)."""
+    """The reference module ``solutions/exNN_*.py`` (trusted code, run in the grader's process; call it
+    inside :func:`solutions_importable`)."""
     path = Path(solutions_dir) / exercise.file
-    if str(solutions_dir) not in sys.path:
-        sys.path.insert(0, str(solutions_dir))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    spec = importlib.util.spec_from_file_location(f"_solution_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -60,16 +82,12 @@ def load_solution(exercise: Exercise, solutions_dir: Path):
 
 def expected_outputs(exercise: Exercise, cases: list[Case], solutions_dir: Path | None) -> list:
     """What each case should return: from the solutions when given, else from the library's reference."""
-    module = load_solution(exercise, solutions_dir) if solutions_dir else None
-    out = []
-    for case in cases:
-        if case.expect_error:
-            out.append(None)
-        elif module is not None:
-            out.append(getattr(module, case.func)(*copy.deepcopy(case.args)))
-        else:
-            out.append(mistakes.reference(exercise.name, case.func, copy.deepcopy(case.args)))
-    return out
+    if solutions_dir is None:
+        return [None if c.expect_error else mistakes.reference(exercise.name, c.func, copy.deepcopy(c.args))
+                for c in cases]
+    with solutions_importable(solutions_dir):
+        module = load_solution(exercise, solutions_dir)
+        return [None if c.expect_error else getattr(module, c.func)(*copy.deepcopy(c.args)) for c in cases]
 
 
 def _error_text(error: dict | None) -> str:
@@ -116,37 +134,81 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected) -> CaseRes
     return CaseResult(case.label, False, message, min(found)[1] if found else None)
 
 
-def _preload(exercise: Exercise, folder: Path) -> tuple[str, ...]:
-    """The exercise's usual modules, and torch only when a file of the submission imports it (importing
-    torch takes seconds, and must happen before the child's audit hook, which refuses ctypes)."""
-    uses_torch = any(re.search(r"^\s*(import|from)\s+torch\b", p.read_text(errors="replace"), re.M)
-                     for p in folder.glob("*.py") if p.stat().st_size < 1_000_000)
-    return tuple(m for m in (*exercise.preload, "torch") if m != "torch" or uses_torch)
+def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
+    """What the learner's process may not call: library names -> message, torch names, packages blocked."""
+    library, torch, blocked = {}, [], []
+    for rule in exercise.rules:
+        if rule.root == "vit_lessons":
+            for name in rule.names:
+                library[name] = f"{{name}} is not allowed in exercise {exercise.number}: write it yourself ({rule.why})"
+        elif rule.root in ("torch", "*"):
+            torch += list(rule.names)
+        elif not rule.names:
+            blocked.append(rule.root)
+    return library, torch, blocked
 
 
 def grade_exercise(exercise: Exercise, submission_dir: Path, cases: list[Case], *, solutions_dir: Path | None,
-                   timeout: float, memory_mb: int = 3072) -> ExerciseResult:
-    """Grade ``exercise`` of the submission in ``submission_dir`` on ``cases``."""
-    path = Path(submission_dir) / exercise.file
+                   timeout: float, memory_mb: int = 3072, sandbox: Sandbox | None = None) -> ExerciseResult:
+    """Grade ``exercise`` of the submission in ``submission_dir`` on ``cases``, in ``sandbox`` (default: one
+    with no operating-system layer, as the self-check uses).  Never raises for anything the submission
+    does: an error of the grading itself gives 0 points for this exercise with the error's type."""
+    box = sandbox or Sandbox.create("none", unsafe=True)
+    try:
+        with box.slot() as user, tempfile.TemporaryDirectory(dir=box.root) as tmp:
+            Path(tmp).chmod(0o711)
+            return _grade(exercise, Path(submission_dir), cases, Path(tmp), box, user, solutions_dir=solutions_dir,
+                          timeout=timeout, memory_mb=memory_mb)
+    except Exception as exc:  # noqa: BLE001 - one exercise's failure must not take the others with it
+        traceback.print_exc()
+        return ExerciseResult(exercise, 0.0, exercise.points, f"could not be graded: the grader failed on this "
+                              f"exercise ({type(exc).__name__}); ask your instructor")
+    finally:
+        if sandbox is None:
+            box.close()
+
+
+def _grade(exercise: Exercise, submission_dir: Path, cases: list[Case], tmp: Path, box: Sandbox, user, *,
+           solutions_dir: Path | None, timeout: float, memory_mb: int) -> ExerciseResult:
     zero = ExerciseResult(exercise, 0.0, exercise.points, "", [])
-    if not path.is_file():
+    job_dir = tmp / "job"
+    job_dir.mkdir(mode=0o755)
+    refused = copy_submission(submission_dir, job_dir / "submission")
+    if exercise.file in refused:
+        zero.verdict = f"{exercise.file} was not graded: it is {refused[exercise.file]}; submit the file itself"
+        return zero
+    if not (job_dir / "submission" / exercise.file).is_file():
         zero.verdict = f"{exercise.file} not found in the submission"
         return zero
-    try:
-        source = path.read_text(errors="replace")
-        found = violations(source, list(exercise.all_rules), exercise.file)
-    except SyntaxError as exc:
-        zero.verdict = f"{exercise.file} does not parse: line {exc.lineno}: {exc.msg}"
-        return zero
-    if found:
-        zero.verdict = "not run: a call this exercise does not allow"
-        zero.hint = "; ".join(found[:3])
-        return zero
+    helpers_first = sorted(refused.items(), key=lambda item: (item[0].startswith("ex"), item[0]))
+    notes = "; ".join(f"{name} not copied ({why})" for name, why in helpers_first[:5])
     expected = expected_outputs(exercise, cases, solutions_dir)
+    library, torch_names, blocked = _denials(exercise)
+    stage_library(job_dir / "lib", library, source=box.library())
     jobs = [{"func": c.func, "args": c.args, "arg_names": exercise.functions[c.func]} for c in cases]
-    outcomes, info = run_cases(path, jobs, timeout=timeout, memory_mb=memory_mb,
-                               preload=_preload(exercise, Path(submission_dir)))
+    write_job(job_dir, exercise=exercise.number, file=exercise.file, cases=jobs, timeout=timeout, memory_mb=memory_mb,
+              preload=exercise.preload, rules=list(exercise.all_rules), box=box, user=user, blocked=blocked,
+              torch_denied=torch_names)
+    outcomes, info = run_cases(job_dir, len(cases), box, user, timeout=timeout)
+    result = _verdict(exercise, cases, outcomes, expected, info)
+    if notes:
+        result.hint = "; ".join(filter(None, [result.hint, notes]))
+    return result
+
+
+def _verdict(exercise: Exercise, cases: list[Case], outcomes: list[Outcome], expected: list, info: dict):
     result = ExerciseResult(exercise, 0.0, exercise.points, "", stdout=info["stdout"])
+    refused = info["refused"]
+    if refused and refused["error"]:
+        result.verdict = refused["error"]
+        return result
+    if refused:
+        result.verdict = "not run: a call this exercise does not allow"
+        result.hint = "; ".join(refused["violations"][:3])
+        return result
+    if info["stray"]:
+        result.verdict = f"not graded: {len(info['stray'])} process(es) your code started could not be stopped"
+        return result
     if info["import_error"]:
         result.verdict = f"importing {exercise.file} failed: {_error_text(info['import_error'])}"
         return result
@@ -159,6 +221,8 @@ def grade_exercise(exercise: Exercise, submission_dir: Path, cases: list[Case], 
         result.verdict = "not attempted (the stub still raises NotImplementedError)"
     else:
         result.verdict = f"{passed} of {len(cases)} tests passed"
+        if info["problem"]:
+            result.verdict += f" ({info['problem']})"
     counts = Counter(c.mistake for c in result.cases if c.mistake)
     if counts:
         name, n = counts.most_common(1)[0]

@@ -8,14 +8,22 @@ scaled_dot_product_attention``).  A rule forbids a name in a package wherever it
 ``x.__dict__["name"]`` with a forbidden name, ``eval``/``exec``/``__import__``/``importlib`` (which would
 hide a call from this reading) are refused too.
 
-Limits, stated honestly: a file may import a helper module of its own that makes the call; only the
-exercise's own file is read (imports of the learner's other exercise files are allowed and those files
-are checked when their exercise is graded).  The check keeps honest learners honest; it is not a proof.
+:func:`scan` reads the exercise's file and every file of the submission it imports (helper modules and
+other exercises, followed from import to import) with the exercise's rules, and lists the packages the
+submission imports (so that the grader can load them before the learner's code).  The grader runs it in a
+separate process with a memory and time limit (``python -I -S forbidden.py``, a JSON job on stdin), so a
+pathological file (a deeply nested expression, a huge one) costs that process, never the grader.
+
+This reading is the early, friendly message; what holds is the run-time denial of the same functions in
+the learner's process (see :mod:`vit_lessons.grading.staging` and ``deny_torch.py``).
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import sys
 from dataclasses import dataclass
 
 
@@ -52,7 +60,11 @@ def violations(source: str, rules: list[Rule], filename: str = "<submission>") -
 
     Raises SyntaxError when the code does not parse.
     """
-    tree = ast.parse(source, filename=filename)
+    return violations_in(ast.parse(source, filename=filename), rules)
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> the dotted name it was imported as, for every import in ``tree``."""
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -64,6 +76,12 @@ def violations(source: str, rules: list[Rule], filename: str = "<submission>") -
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for a in node.names:
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
+    """One message per forbidden use in the parsed module ``tree``."""
+    aliases = _aliases(tree)
     found: dict[str, str] = {}
 
     def check_name(dotted: str, line: int, shown: str) -> None:
@@ -120,3 +138,65 @@ def violations(source: str, rules: list[Rule], filename: str = "<submission>") -
             found.setdefault(f"subscript {line}", f"line {line}: looking up {node.slice.value!r} by name is not "
                              f"allowed in this exercise: it is one of its forbidden functions")
     return sorted(found.values(), key=lambda m: int(m.split()[1].rstrip(":")))
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` names in ``tree`` (anywhere, also inside functions):
+    "numpy", "torch.nn.functional", ... (``import numpy as np, torch`` gives both)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def scan(folder: str, file: str, rules: list[Rule]) -> dict:
+    """Read ``file`` of the submission ``folder`` and the submission's modules it imports, transitively.
+
+    Returns {"violations": [messages, prefixed with the file when not the exercise's own], "modules": [every
+    package root any file of the folder imports], "error": why the exercise's file cannot be read, or None}.
+    """
+    local = {n[:-3] for n in os.listdir(folder) if n.endswith(".py")}
+    trees, todo, found, error = {}, [file[:-3]], [], None
+    for name in sorted(local):
+        with open(os.path.join(folder, name + ".py"), encoding="utf-8", errors="replace") as f:
+            try:
+                trees[name] = ast.parse(f.read(), filename=name + ".py")
+            except SyntaxError as exc:
+                trees[name] = exc
+            except (MemoryError, RecursionError):  # a pathologically deep expression
+                trees[name] = SyntaxError("too deeply nested to be read (the parser ran out of memory)")
+                trees[name].lineno = "?"
+    seen = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = trees[name]
+        if isinstance(tree, SyntaxError):
+            if name == file[:-3]:
+                error = f"{file} does not parse: line {tree.lineno}: {tree.msg}"
+            continue
+        prefix = "" if name == file[:-3] else f"{name}.py, "
+        found += [prefix + m for m in violations_in(tree, rules)]
+        todo += [m.split(".")[0] for m in imported_modules(tree) if m.split(".")[0] in local]
+    modules = {m.split(".")[0] for t in trees.values() if not isinstance(t, SyntaxError) for m in imported_modules(t)}
+    return {"violations": found, "modules": sorted(modules - local), "error": error}
+
+
+def main() -> None:
+    """The separate process's side of :func:`scan`: JSON job on stdin, JSON answer on stdout."""
+    import resource
+
+    limit = 1 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    job = json.loads(sys.stdin.read())
+    rules = [Rule(r[0], tuple(r[1]), r[2]) for r in job["rules"]]
+    print(json.dumps(scan(job["folder"], job["file"], rules)))
+
+
+if __name__ == "__main__":
+    main()

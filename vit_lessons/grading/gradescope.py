@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def write_atomic(path: Path, data: dict) -> None:
     """Write JSON to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or (path.exists() and not path.is_file()):  # planted where the results go
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:

@@ -1,40 +1,51 @@
 """Run a learner's functions in a separate, limited process and bring back what they returned.
 
-The grader's side of :mod:`vit_lessons.grading._child`.  One process per exercise (restarted after a
-crash for the cases left), with:
+The grader's side of :mod:`vit_lessons.grading._child`.  A :class:`Sandbox` holds what one grading run
+shares (the layers in force, see :mod:`vit_lessons.grading.isolation`, the sandbox users, a private
+temporary folder); :func:`run_cases` runs one exercise's cases in it, one process at a time (restarted
+after a crash for the cases left), with:
 
-- a wall-clock budget for the whole exercise (the process group is killed when it runs out);
-- an address-space limit (``memory_mb``), a cap on the size of written files and on CPU time;
-- a cleared environment, ``python -I`` (no user site, no ``PYTHON*`` variables, no script directory on
-  the path), a temporary working directory, and the audit hook of ``_child.py``;
-- inputs passed as ``.npz`` + JSON, outputs read back the same way with ``allow_pickle=False``: nothing the
-  learner's process writes can execute code in the grader.
+- a wall-clock budget for the whole exercise, then everything the learner started is killed (every
+  process of the sandbox user, or the whole PID namespace) and checked gone before anything is read;
+- limits in the child: address space (``memory_mb``), CPU time, file size, open files, processes;
+- a cap on the bytes written (the tmpfs size inside bubblewrap; otherwise a watch over the work folder
+  and the shared temporary folders), on what is printed (``MAX_PRINTED`` kept) and on the results
+  (``MAX_RESULT_BYTES``, read back with :func:`protocol.parse`, which trusts nothing);
+- a cleared environment, ``python -I -S``, the job folder read-only, its own working directory.
 
-The expected outputs never enter the learner's process, and the learner's process never learns where the
-results file is; the grader writes it after every learner process has ended.
+The expected outputs never enter the learner's process, which never learns where the results file is.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
-import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-import vit_lessons
+from . import isolation, protocol
+from .isolation import Layers, SandboxUser
+from .staging import LIBRARY_DIR, compiled_library
 
-CHILD = Path(__file__).with_name("_child.py")
-LIBRARY_DIR = Path(vit_lessons.__file__).resolve().parent
+CHILD_FILES = ("_child.py", "protocol.py", "forbidden.py", "deny_torch.py")
 PRELOAD_ALLOWED = ("numpy", "scipy", "scipy.special", "torch", "einops", "vit_lessons")
+MAX_RESULT_BYTES = 64 << 20
+MAX_PRINTED = 20_000
+WRITE_BYTES = 256 << 20  # everything the learner's processes may write, per exercise
+MAX_PROCESSES = 64  # processes and threads of the sandbox user at once
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+SYSTEM_READ = ("/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
+               "/sys/fs/cgroup", "/etc/localtime", "/etc/passwd", "/etc/group")
 
 
 @dataclass
@@ -68,11 +79,80 @@ class Scalar:
         self.type_name, self.text = type_name, text
 
 
+def python_roots() -> list[Path]:
+    """The folders of the Python installation the learner's process runs from (read-only)."""
+    roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return sorted(r for r in roots if not any(o != r and o in r.parents for o in roots))
+
+
+def python_path(roots: list[Path]) -> list[str]:
+    """The grader's import path restricted to the Python installation (no repository, no '')."""
+    out = []
+    for entry in sys.path:
+        path = Path(entry).resolve() if entry else None
+        if path and path.is_dir() and any(path == r or r in path.parents for r in roots) \
+                and path != LIBRARY_DIR.parent and str(path) not in out:
+            out.append(str(path))
+    return out
+
+
+@dataclass
+class Sandbox:
+    """What a grading run shares: layers, sandbox users (one per exercise at a time), a temporary root."""
+
+    layers: Layers
+    users: list[SandboxUser]
+    secrets: list[Path]
+    root: Path
+    _free: queue.Queue = field(default_factory=queue.Queue)
+    _library: Path | None = None
+    _library_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def library(self) -> Path:
+        """The compiled copy of the library the exercises' copies are made from (made once)."""
+        with self._library_lock:
+            if self._library is None:
+                self._library = compiled_library(self.root / "library")
+            return self._library
+
+    @classmethod
+    def create(cls, requested: str = "auto", *, unsafe: bool = False, slots: int = 1,
+               secrets: list[Path] = ()) -> Sandbox:
+        root = Path(tempfile.mkdtemp(prefix="vit_grading_")).resolve()
+        secrets = [Path(p).resolve() for p in secrets]
+        try:
+            layers, users = isolation.choose(requested, unsafe=unsafe, slots=slots, secrets=secrets,
+                                             python_roots=python_roots())
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        if users and not layers.bwrap:  # the sandbox users may enter their own job folder (not list the others)
+            root.chmod(0o711)
+        box = cls(layers, users, secrets, root)
+        for user in users or [None]:
+            for _ in range(1 if users else slots):
+                box._free.put(user)
+        if users:
+            isolation.become_subreaper()
+        return box
+
+    @contextmanager
+    def slot(self):
+        """A sandbox user (or None) for one exercise, given back when it ends."""
+        user = self._free.get()
+        try:
+            yield user
+        finally:
+            self._free.put(user)
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def _encode_inputs(value, arrays):
     if isinstance(value, np.ndarray):
-        key = f"a{len(arrays)}"
-        arrays[key] = value
-        return {"t": "array", "key": key}
+        arrays.append(value)
+        return {"t": "array", "key": len(arrays) - 1}
     if isinstance(value, (tuple, list)):
         return {"t": type(value).__name__, "items": [_encode_inputs(v, arrays) for v in value]}
     if isinstance(value, dict):
@@ -82,147 +162,256 @@ def _encode_inputs(value, arrays):
     raise TypeError(f"cannot pass a {type(value).__name__} to the learner's process")
 
 
-def _decode_output(tree, arrays):
-    kind = tree.get("t") if isinstance(tree, dict) else None
+def _decode(tree, arrays):
+    """A protocol TREE (already checked by protocol.parse) as Python values."""
+    kind = tree["t"]
     if kind == "none":
         return None
     if kind == "array":
-        if tree.get("key") not in arrays:
-            return Unreadable("an array is missing from the output")
         return arrays[tree["key"]]
     if kind in ("tuple", "list"):
-        items = [_decode_output(v, arrays) for v in tree.get("items", [])]
+        items = [_decode(v, arrays) for v in tree["items"]]
         return tuple(items) if kind == "tuple" else items
     if kind == "dict":
-        return {str(k): _decode_output(v, arrays) for k, v in dict(tree.get("items", {})).items()}
+        return {k: _decode(v, arrays) for k, v in tree["items"].items()}
     if kind == "scalar":
-        return Scalar(str(tree.get("type"))[:20], str(tree.get("repr"))[:50])
-    if kind == "other":
-        return Other(str(tree.get("type"))[:200])
-    return Unreadable("the output description is malformed")
+        return Scalar(tree["type"], tree["repr"])
+    return Other(tree["type"])
 
 
-def _read_outcome(out_dir: Path, i: int) -> Outcome | None:
-    path = out_dir / f"{i}.json"
-    if not path.exists():
-        return None
-    try:
-        if path.stat().st_size > 5_000_000:
-            raise ValueError("output description too large")
-        record = json.loads(path.read_text())
-        mutated = [str(m)[:50] for m in record.get("mutated", [])][:10]
-        if record.get("t") == "error":
-            return Outcome("error", error={k: record.get(k) for k in ("type", "message", "where")}, mutated=mutated)
-        arrays = {}
-        npz = out_dir / f"{i}.npz"
-        if npz.exists():
-            with np.load(npz, allow_pickle=False) as data:
-                arrays = {k: np.array(data[k]) for k in data.files}
-        return Outcome("value", value=_decode_output(record.get("value"), arrays), mutated=mutated)
-    except Exception as exc:  # noqa: BLE001 - anything the learner's process wrote may be malformed
-        return Outcome("value", value=Unreadable(f"the output could not be read back ({type(exc).__name__})"))
+def _outcome(record: dict, arrays: list) -> Outcome:
+    if record["t"] == "error":
+        return Outcome("error", error={k: record[k] for k in ("type", "message", "where")}, mutated=record["mutated"])
+    return Outcome("value", value=_decode(record["value"], arrays), mutated=record["mutated"])
 
 
-def read_roots(submission_dir: Path) -> list[str]:
-    """Where the learner's process may read: its submission, the Python installation, the library."""
-    roots = {str(submission_dir), sys.prefix, sys.base_prefix, sys.exec_prefix, str(LIBRARY_DIR),
-             "/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
-             "/sys/fs/cgroup"}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        roots.add(sysconfig.get_paths()[key])
-    return sorted(os.path.realpath(r) for r in roots)
+class _Drain(threading.Thread):
+    """Reads a pipe to its end in the background, keeping the first ``keep`` bytes."""
+
+    def __init__(self, fd: int, keep: int):
+        super().__init__(daemon=True)
+        self.fd, self.keep, self.data, self.overflow = fd, keep, bytearray(), False
+
+    def run(self):
+        try:
+            while chunk := os.read(self.fd, 1 << 16):
+                room = self.keep - len(self.data)
+                self.data += chunk[:max(room, 0)]
+                self.overflow |= len(chunk) > room
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
 
 
-def run_cases(file: Path, functions_cases: list[dict], *, timeout: float, memory_mb: int = 3072,
-              preload: tuple[str, ...] = ()) -> tuple[list[Outcome], dict]:
-    """Run ``cases`` (dicts with "func", "args", "arg_names") of the learner's ``file`` in a child process.
-
-    Returns (one Outcome per case, info) where info has "import_error" (the error the module raised on
-    import, or None), "stdout" (what the child printed, at most 20 000 characters), "seconds".
-    """
-    file = Path(file).resolve()
-    submission_dir = file.parent
-    start = time.monotonic()
-    outcomes: list[Outcome | None] = [None] * len(functions_cases)
-    info = {"import_error": None, "stdout": "", "seconds": 0.0}
-    deny = [str(LIBRARY_DIR / "grading")]  # the grader (its reference computations) is no exercise help
-    with tempfile.TemporaryDirectory(prefix="vit_grading_") as tmp:
-        job_dir = Path(os.path.realpath(tmp))
-        (job_dir / "work").mkdir()
-        (job_dir / "out").mkdir()
-        arrays: dict = {}
-        cases = [{"func": c["func"], "arg_names": list(c["arg_names"]),
-                  "args": _encode_inputs(tuple(c["args"]), arrays)} for c in functions_cases]
-        np.savez(job_dir / "inputs.npz", **arrays)
-        job = {"file": str(file), "module": file.stem, "submission_dir": str(submission_dir), "cases": cases,
-               "work_dir": str(job_dir / "work"), "memory_mb": int(memory_mb), "timeout": float(timeout),
-               "library_parent": str(LIBRARY_DIR.parent), "read_roots": read_roots(submission_dir) + [str(job_dir)],
-               "deny_roots": deny, "preload": [m for m in preload if m in PRELOAD_ALLOWED]}
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(job_dir / "work"), "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
-               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-        out_dir = job_dir / "out"
-        stdout_path = job_dir / "stdout.txt"
-        while True:
-            pending = [i for i, o in enumerate(outcomes) if o is None]
-            remaining = timeout - (time.monotonic() - start)
-            if not pending or remaining <= 0:
-                break
-            job["pending"] = pending
-            (job_dir / "job.json").write_text(json.dumps(job))
-            with open(stdout_path, "ab") as sink:
-                proc = subprocess.Popen([sys.executable, "-I", str(CHILD), str(job_dir)], cwd=job_dir / "work",
-                                        env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-                timed_out = False
+def written_bytes(work_dir: Path | None, uid: int | None) -> int:
+    """Bytes in the work folder and in what the sandbox user owns in the shared temporary folders."""
+    total = 0
+    tops = [work_dir] if work_dir else []
+    for shared in SHARED_TMP if uid is not None else ():
+        try:
+            tops += [e.path for e in os.scandir(shared) if e.stat(follow_symlinks=False).st_uid == uid]
+        except OSError:
+            continue
+    for top in tops:
+        for folder, _, files in os.walk(top):
+            for name in files:
                 try:
-                    proc.wait(timeout=remaining)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                finally:
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-                    except (ProcessLookupError, PermissionError):
-                        pass
-                    proc.wait()
-            import_error = _read_import_error(out_dir)
-            if import_error is not None:
-                info["import_error"] = import_error
-                break
-            for i in pending:
-                outcomes[i] = _read_outcome(out_dir, i)
-            started = [i for i in pending if outcomes[i] is None and (out_dir / f"{i}.started").exists()]
-            if timed_out:
-                for i in started:
-                    outcomes[i] = Outcome("timeout")
-                break
-            if started:
-                outcomes[started[0]] = Outcome("crashed", error={"returncode": proc.returncode})
-            elif any(outcomes[i] is None for i in pending):
-                # ended before starting a case (e.g. killed while importing): do not loop forever
-                for i in pending:
-                    if outcomes[i] is None:
-                        outcomes[i] = Outcome("crashed", error={"returncode": proc.returncode})
-                break
-        info["stdout"] = _head(stdout_path, 20_000)
-        shutil.rmtree(job_dir / "work", ignore_errors=True)
+                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+                except OSError:
+                    continue
+    return total
+
+
+def clean_shared(uid: int) -> None:
+    """Remove what the (stopped) sandbox user left in the shared temporary folders."""
+    for shared in SHARED_TMP:
+        try:
+            entries = [e for e in os.scandir(shared) if e.stat(follow_symlinks=False).st_uid == uid]
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
+
+# ---- one exercise --------------------------------------------------------------------------------------------
+def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], timeout: float, memory_mb: int,
+              preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list[str], box: Sandbox,
+              user: SandboxUser | None) -> None:
+    """The job folder's files besides the staged ``lib/`` and ``submission/``: the child, job.json, inputs."""
+    (job_dir / "child").mkdir(mode=0o755)
+    for name in CHILD_FILES:
+        shutil.copy(Path(__file__).with_name(name), job_dir / "child" / name)
+    arrays: list = []
+    encoded = [{"func": c["func"], "arg_names": list(c["arg_names"]),
+                "args": _encode_inputs(tuple(c["args"]), arrays)} for c in cases]
+    np.savez(job_dir / "inputs.npz", **{f"a{i}": a for i, a in enumerate(arrays)})
+    roots = python_roots()
+    inside = Path(isolation.INSIDE_JOB) if box.layers.bwrap else job_dir
+    job = {"exercise": exercise, "file": file, "module": Path(file).stem, "cases": encoded, "timeout": float(timeout),
+           "memory_mb": int(memory_mb), "file_bytes": 64 << 20, "max_processes": MAX_PROCESSES if user else 0,
+           "python_path": python_path(roots), "preload": [m for m in preload if m in PRELOAD_ALLOWED],
+           "preload_allowed": [m for m in PRELOAD_ALLOWED if m != "vit_lessons"],
+           "rules": [[r.root, list(r.names), r.why] for r in rules],
+           "torch_denied": list(torch_denied), "blocked": list(blocked),
+           "read_roots": [*map(str, roots), str(inside), *SYSTEM_READ]}
+    (job_dir / "job.json").write_text(json.dumps(job))
+    isolation.write_identity_files(job_dir, user)
+    for path in [job_dir, *job_dir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | None, fds: tuple[int, int]):
+    """Start the child; returns (process, bubblewrap's info pipe or None)."""
+    out_w, print_w = fds
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    child = [sys.executable, "-I", "-S"]
+    kwargs = {"stdin": subprocess.DEVNULL, "stdout": print_w, "stderr": print_w, "start_new_session": True}
+    info_r = None
+    if box.layers.bwrap:
+        info_r, info_w = os.pipe()
+        drop = user if (user and isolation.is_root()) else None
+        argv = isolation.bwrap_argv(job_dir, python_roots(), box.secrets + [box.root], WRITE_BYTES, drop_to=drop,
+                                    info_fd=info_w)
+        inside = isolation.INSIDE_JOB
+        argv += ["--", *child, f"{inside}/child/_child.py", inside, isolation.INSIDE_WORK, str(out_w),
+                 *([str(drop.uid), str(drop.gid)] if drop else [])]
+        env["HOME"] = isolation.INSIDE_WORK
+        kwargs.update(pass_fds=(out_w, info_w), env=env, cwd="/")
+    else:
+        info_w = None
+        argv = [*child, str(job_dir / "child" / "_child.py"), str(job_dir), str(work_dir), str(out_w)]
+        env["HOME"] = str(work_dir)
+        kwargs.update(pass_fds=(out_w,), env=env, cwd=work_dir)
+        if user:
+            kwargs.update(user=user.uid, group=user.gid, extra_groups=[])
+    try:
+        proc = subprocess.Popen(argv, **kwargs)
+    finally:
+        if info_w is not None:
+            os.close(info_w)
+    isolation.track(proc.pid, True)
+    return proc, info_r
+
+
+def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: float) -> dict:
+    """Start the child once and stop it (and all it started) when it ends, the budget is spent or it
+    writes too much; returns {"frames", "error" (protocol), "printed", "timed_out", "returncode", "why"}."""
+    work_dir = job_dir.parent / "work"
+    if not box.layers.bwrap:
+        work_dir.mkdir(mode=0o700)
+        if user:
+            os.chown(work_dir, user.uid, user.gid)
+    out_r, out_w = os.pipe()
+    print_r, print_w = os.pipe()
+    try:
+        proc, info_r = _launch(job_dir, work_dir, box, user, (out_w, print_w))
+    finally:
+        os.close(out_w)
+        os.close(print_w)
+    results, printed = _Drain(out_r, MAX_RESULT_BYTES + (1 << 20)), _Drain(print_r, MAX_PRINTED)
+    results.start()
+    printed.start()
+    namespace = sandbox_pid = None
+    if info_r is not None:
+        sandbox_pid = isolation.read_info(info_r, min(budget, 30.0)).get("child-pid")
+        os.close(info_r)
+        namespace = isolation.pid_namespace(sandbox_pid) if sandbox_pid else None
+    start, timed_out, why = time.monotonic(), False, None
+    watch = user.uid if (user and not box.layers.bwrap) else None
+    while proc.poll() is None:
+        if time.monotonic() - start > budget:
+            timed_out = True
+            break
+        if results.overflow:
+            why = f"your code sent back more than {MAX_RESULT_BYTES >> 20} MB of results"
+            break
+        if not box.layers.bwrap and written_bytes(work_dir, watch) > WRITE_BYTES:
+            why = f"your code wrote more than {WRITE_BYTES >> 20} MB of files"
+            break
+        time.sleep(0.05)
+    left = isolation.stop_all(proc, user=user, namespace=namespace, sandbox_pid=sandbox_pid)
+    isolation.track(proc.pid, False)
+    for drain in (results, printed):
+        drain.join(timeout=2.0)
+    if user is not None and not box.layers.bwrap:
+        clean_shared(user.uid)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    if left:
+        why = f"{len(left)} process(es) your code started could not be stopped"
+    try:
+        frames, error = protocol.parse(bytes(results.data[:MAX_RESULT_BYTES + (1 << 20)]), MAX_RESULT_BYTES), None
+    except protocol.ProtocolError as exc:
+        frames, error = exc.frames, str(exc)
+    return {"frames": frames, "error": error, "printed": bytes(printed.data), "timed_out": timed_out,
+            "returncode": proc.returncode, "why": why, "left": left}
+
+
+def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | None, *,
+              timeout: float) -> tuple[list[Outcome], dict]:
+    """Run the cases of the prepared job (see :func:`write_job`) in the child; returns (one Outcome per case,
+    info) where info has "import_error" (the error the module raised on import, or None), "refused" (the
+    forbidden-call reading's refusal: {"error", "violations"}, or None), "stdout" (what
+    the child printed, at most MAX_PRINTED bytes), "seconds", "problem" (why the run was cut short) and
+    "stray" (processes that could not be stopped)."""
+    start = time.monotonic()
+    outcomes: list[Outcome | None] = [None] * n_cases
+    info = {"import_error": None, "refused": None, "stdout": "", "seconds": 0.0, "problem": None, "stray": []}
+    printed = b""
+    job_file = job_dir / "job.json"
+    job = json.loads(job_file.read_text())
+    while True:
+        pending = [i for i, o in enumerate(outcomes) if o is None]
+        remaining = timeout - (time.monotonic() - start)
+        if not pending or remaining <= 0:
+            break
+        job["pending"] = pending
+        job_file.chmod(0o644)
+        job_file.write_text(json.dumps(job))
+        run = _one_run(job_dir, box, user, remaining)
+        printed += run["printed"]
+        info["stray"] += run["left"]
+        started = _collect(run, pending, outcomes, info)
+        if info["import_error"] is not None or info["refused"] or run["why"] or run["error"] or run["timed_out"]:
+            problem = run["why"] or (f"the results your code sent back are malformed: {run['error']}"
+                                     if run["error"] else None)
+            info["problem"] = info["problem"] or problem
+            for i in pending if problem else started if run["timed_out"] else ():
+                if outcomes[i] is None:
+                    outcomes[i] = Outcome("value", value=Unreadable(problem)) if problem else Outcome("timeout")
+            break
+        if started:
+            outcomes[started[0]] = Outcome("crashed", error={"returncode": run["returncode"]})
+        elif any(outcomes[i] is None for i in pending):
+            for i in pending:  # ended before starting a case (e.g. killed while importing): do not loop
+                if outcomes[i] is None:
+                    outcomes[i] = Outcome("crashed", error={"returncode": run["returncode"]})
+            break
+    info["stdout"] = printed[:MAX_PRINTED].decode("utf-8", "replace")
     info["seconds"] = time.monotonic() - start
     return [o if o is not None else Outcome("not_run") for o in outcomes], info
 
 
-def _read_import_error(out_dir: Path) -> dict | None:
-    path = out_dir / "import.json"
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text()[:100_000])
-        return {k: record.get(k) for k in ("type", "message", "where")}
-    except Exception:  # noqa: BLE001
-        return {"type": "Error", "message": "importing the submission failed", "where": []}
-
-
-def _head(path: Path, limit: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return ""
+def _collect(run: dict, pending: list[int], outcomes: list, info: dict) -> list[int]:
+    """Fill ``outcomes`` from one run's frames (the first result of a pending case counts); returns the cases
+    started but not finished."""
+    started = []
+    for frame in run["frames"]:
+        case = frame["case"]
+        if frame["kind"] == "import_error":
+            info["import_error"] = {k: frame["record"].get(k) for k in ("type", "message", "where")}
+        elif frame["kind"] == "refused":
+            info["refused"] = frame["record"]
+        elif case in pending and outcomes[case] is None:
+            if frame["kind"] == "started":
+                started.append(case)
+            else:
+                outcomes[case] = _outcome(frame["record"], frame["arrays"])
+    return [i for i in dict.fromkeys(started) if outcomes[i] is None]

@@ -4,8 +4,11 @@
     check("vit_forward")                      # from a notebook cell
     python -m vit_lessons.grading check vit_forward   # from the shell
 
-The learner's code runs in a separate process with a time limit, as in the grader, so an endless loop
-does not hang the notebook.  The expected values come from the library's reference computation.
+The learner's code runs in a separate process with time and memory limits, from the same copy of the
+files and against the same library (its forbidden functions replaced by ones that raise) as in the grader,
+so a forbidden call fails here as it would there, and an endless loop does not hang the notebook.  This is
+not a security boundary: the self-check runs as the learner, with no other user and no namespaces (the
+grader adds both).  The expected values come from the library's reference computation.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pathlib import Path
 
 from .engine import ExerciseResult, grade_exercise
 from .spec import exercise, find_submission, public_cases
+
+NOT_A_BOUNDARY = ("(The self-check runs your code in a separate process with time and memory limits: not a security "
+                  "boundary. The grader also runs it as another user, inside bubblewrap.)")
 
 
 def run_check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> ExerciseResult:
@@ -48,4 +54,5 @@ def check(name: str, submission: str | Path | None = None, timeout: float = 60.0
         print(f"Hint: {result.hint}")
     if result.stdout.strip() and not result.passed:
         print("Your code printed:\n" + "\n".join(result.stdout.strip().splitlines()[:20]))
+    print(NOT_A_BOUNDARY)
     return result.passed

@@ -77,7 +77,7 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
              (_lib("patchify unpatchify conv_windows patches", "cutting patches is this exercise"),
               Rule("torch", ("unfold", "fold", "Unfold", "Fold"), "cutting patches is this exercise; use reshapes"))),
     Exercise(2, "patch_embedding", {"patch_embedding": ("image", "weight", "bias")},
-             (_lib("patch_embed patch_embed_matrix conv_windows embed forward",
+             (_lib("patch_embed patch_embed_matrix embed forward",  # not conv_windows: patchify, allowed, is it
                    "the convolution as a matrix product is this exercise"),
               Rule("torch", ("conv2d", "Conv2d", "convolution", "unfold", "Unfold"),
                    "the point is to write the convolution as one matrix product"),

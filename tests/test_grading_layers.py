@@ -1,0 +1,192 @@
+"""The layers are chosen at run time and reported; without one, root refuses; a failure is one exercise's."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from vit_lessons.grade import grade, secrets
+from vit_lessons.grading import isolation
+from vit_lessons.grading.sandbox import Sandbox
+
+from .grading_helpers import REPO, assert_gradescope_schema
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the grader refuses only when it runs as root")
+
+
+@needs_root
+def test_root_without_a_layer_refuses_unless_told_otherwise(tmp_path):
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "vit_lessons.grade", "--submission", str(REPO / "solutions"), "--results",
+               str(results), "--only", "pooling", "--sandbox", "none"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "refusing to run learners' code as root" in proc.stderr
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert data["tests"][-1]["name"] == "Autograder failed" and "--unsafe-no-sandbox" in data["tests"][-1]["output"]
+    proc = subprocess.run([*command, "--unsafe-no-sandbox"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    assert data["score"] == 10 and "no operating-system boundary" in data["output"]
+
+
+@needs_root
+def test_without_bubblewrap_the_user_layer_holds_alone_and_says_so(monkeypatch):
+    monkeypatch.setattr(isolation, "BWRAP", "/nonexistent/bwrap")
+    isolation.bwrap_problem.cache_clear()
+    try:
+        box = Sandbox.create("auto", slots=1, secrets=secrets(REPO / "solutions"))
+        try:
+            assert not box.layers.bwrap
+            text = box.layers.describe()
+            assert "bubblewrap: not in force: bubblewrap is not installed" in text
+            if box.layers.user:  # the Python installation is reachable by the sandbox users (provisioned)
+                [result] = grade(REPO / "solutions", only=["pooling"], sandbox=box)
+                assert result.passed, result.verdict
+        finally:
+            box.close()
+        with pytest.raises(isolation.SandboxUnavailable, match="bubblewrap"):
+            Sandbox.create("user,bwrap", slots=1, secrets=secrets(REPO / "solutions"))
+    finally:
+        isolation.bwrap_problem.cache_clear()
+
+
+def test_an_error_of_the_grader_costs_one_exercise_only(monkeypatch):
+    from vit_lessons.grading import engine
+
+    real = engine.judge
+
+    def judge(exercise, *args):
+        if exercise.name == "pooling":
+            raise KeyError("a bug of the grader")
+        return real(exercise, *args)
+
+    monkeypatch.setattr(engine, "judge", judge)
+    results = grade(REPO / "solutions", only=["patchify", "pooling", "rollout"])
+    by_name = {r.exercise.name: r for r in results}
+    pooling = by_name["pooling"]
+    assert pooling.score == 0 and "the grader failed on this exercise (KeyError)" in pooling.verdict
+    assert "a bug of the grader" not in by_name["pooling"].verdict
+    assert by_name["patchify"].passed and by_name["rollout"].passed
+
+
+def test_odd_submission_files_are_refused_with_a_reason(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    shutil.copy(REPO / "solutions" / "ex06_pooling.py", folder / "ex06_pooling.py")
+    (folder / "ex01_patchify.py").write_bytes(b"def patchify(image, patch_size):\n    return '\xff\xfe'\n")
+    (folder / "ex09_rollout.py").write_text("# padding\n" * 120_000)  # 1.2 MB
+    (folder / "my helper.py").write_text("x = 1\n")
+    for i in range(70):
+        (folder / f"helper{i:02d}.py").write_text("x = 1\n")
+    if os.geteuid() == 0:  # a character device where an exercise should be (only root can make one)
+        os.mknod(folder / "ex04_attention.py", 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    results = {r.exercise.name: r for r in grade(folder, only=["patchify", "attention", "pooling", "rollout"])}
+    if os.geteuid() == 0:
+        assert results["attention"].score == 0 and "not a regular file" in results["attention"].verdict
+    assert results["pooling"].passed, results["pooling"].verdict  # the extra helpers cost it nothing
+    assert "not a Python module name" in results["pooling"].hint or "more than 64" in results["pooling"].hint
+    assert results["patchify"].score == 0 and "importing ex01_patchify.py failed" in results["patchify"].verdict
+    assert results["rollout"].score == 0 and "bytes (at most 1000000)" in results["rollout"].verdict
+
+
+def test_the_self_check_refuses_what_the_grader_refuses(tmp_path, capsys):
+    """A forbidden function reached at run time fails the self-check too: no "Well done" before the grader
+    takes the points."""
+    from vit_lessons.grading import check
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "ex06_pooling.py").write_text(
+        "import sys\nfrom types import SimpleNamespace\n\n\ndef pool(x, mode, num_prefix_tokens=0):\n"
+        "    cfg = SimpleNamespace(pool=mode, num_prefix_tokens=num_prefix_tokens)\n"
+        "    return vars(sys.modules['vit_lessons.model'])['po' + 'ol'](x, cfg)\n")
+    assert check("pooling", submission=folder) is False
+    out = capsys.readouterr().out
+    assert "not allowed in exercise 6: write it yourself" in out and "Well done" not in out
+    assert "not a security boundary" in out
+    [result] = grade(folder, only=["pooling"])
+    assert result.score == 0 and "not allowed in exercise 6" in result.hint
+
+
+def test_grading_leaves_the_import_path_and_modules_as_they_were():
+    import sys
+
+    path, modules = list(sys.path), set(sys.modules)
+    results = grade(REPO / "solutions", only=["vit_forward", "vit_forward_cls"])  # ex07/08 import ex05
+    assert all(r.passed for r in results), [(r.verdict, r.hint) for r in results]
+    assert sys.path == path
+    assert not {m for m in set(sys.modules) - modules if m.startswith(("ex0", "ex1", "_solution"))}
+
+
+@needs_root
+def test_provision_prepares_the_machine_and_is_idempotent():
+    command = [sys.executable, "-m", "vit_lessons.grading.provision"]
+    for _ in range(2):
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "(ready)" in proc.stdout
+    assert "may pass" not in proc.stdout and "mode" not in proc.stdout  # nothing left to change the second time
+
+
+#: exercise -> calls of library functions its docstring allows (they must work in its sandbox, whatever
+#: the exercise forbids: e.g. patchify composes conv_windows; multi_head_attention composes linear)
+ALLOWED_CALLS = {
+    "patch_embedding": "V.patchify(z(4, 4, 3), 2)",
+    "positional_embedding": "V.patchify(z(4, 4, 3), 2), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), z(8)), "
+                            "V.linear(z(2, 3), z(4, 3), z(4))",
+    "attention": "V.softmax(z(3)), V.linear(z(2, 3), z(4, 3), z(4))",
+    "encoder_block": "V.linear(z(2, 3), z(4, 3), z(4)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "vit_forward": "V.init_params(cfg(), 0), V.patchify(z(4, 4, 3), 2), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), "
+                   "z(8)), V.linear(z(2, 3), z(4, 3)), V.softmax(z(3)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "vit_forward_cls": "V.init_params(cfg(), 0), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), z(8)), "
+                       "V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "rollout": "V.forward(V.init_params(cfg(), 0), z(4, 4, 3), cfg(), return_attention=True)",
+    "block_backward": "V.layer_norm(z(2, 3), z(3), z(3)), V.gelu(z(3)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+}
+WRAPPER = '''
+
+import numpy as _np
+import vit_lessons as V
+
+
+def z(*shape):
+    return _np.zeros(shape)
+
+
+def cfg():
+    return V.ViTConfig(image_size=(4, 4), patch_size=2, d_model=8, num_heads=2, d_ff=16, num_layers=1, num_classes=3)
+
+
+def attn():
+    return {k[len("blocks.0.attn."):]: v for k, v in V.init_params(cfg(), 0).items() if k.startswith("blocks.0.attn.")}
+
+
+_reference = FUNC
+
+
+def FUNC(*args):
+    CALLS
+    return _reference(*args)
+'''
+
+
+def test_the_library_functions_an_exercise_allows_work_in_its_sandbox(tmp_path):
+    from vit_lessons.grading.spec import EXERCISES
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    for path in (REPO / "solutions").glob("ex*.py"):
+        shutil.copy(path, folder / path.name)
+    for name, calls in ALLOWED_CALLS.items():
+        ex = EXERCISES[name]
+        func = next(iter(ex.functions))
+        path = folder / ex.file
+        path.write_text(path.read_text() + WRAPPER.replace("FUNC", func).replace("CALLS", calls))
+    results = grade(folder, only=list(ALLOWED_CALLS))
+    for r in results:
+        assert r.passed, (r.exercise.name, r.verdict, r.hint)

@@ -1,0 +1,386 @@
+"""The operating-system boundary around the learner's code: which layers are in force, and how a learner's
+process is started and, at the end of each exercise, stopped with everything it started.
+
+Two layers, each detected at run time (:func:`choose`), printed by the grader and recorded in results.json:
+
+- ``user``: when the grader runs as root, every learner process runs as a dedicated unprivileged user
+  (``vitgrader0``, ``vitgrader1``, ...: one per exercise graded at the same time, created when missing).
+  Without bubblewrap, what the grader knows to be secret (the solutions, its own library with the hidden
+  tests, the repository and its git objects) is made unreadable to those users and checked from their
+  side before any learner code runs (inside bubblewrap it is not in their view at all, and nothing on the
+  machine is changed).  At the end of each exercise every process of that user
+  is killed (``kill(-1)`` as that user, then a scan of /proc) and none may be left before results are read.
+  The user also bounds the number of processes (RLIMIT_NPROC counts per user).
+- ``bwrap``: bubblewrap puts the learner's process in new PID, network, IPC, UTS and mount namespaces
+  (``--die-with-parent``, ``--new-session``), with a read-only view of only the Python installation, the
+  staged library and the copied submission, and a size-capped tmpfs as the only writable place.  Secrets
+  never exist in that view; killing the namespace's first process kills everything in it.
+
+With both, bubblewrap is started as root and the child drops to the sandbox user before reading anything
+(it keeps only the setuid/setgid capabilities until then; bubblewrap sets no-new-privileges).  Run as root
+with neither layer available, the grader refuses unless told ``--unsafe-no-sandbox``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import os
+import pwd
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+USER_PREFIX = "vitgrader"
+BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
+KILL = next((p for p in ("/usr/bin/kill", "/bin/kill") if os.path.exists(p)), "kill")
+#: what is read-only bound into the sandbox besides the Python installation
+SYSTEM_BINDS = ("/usr", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+                "/sys/devices/system/cpu")
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+INSIDE_JOB = "/job"
+INSIDE_WORK = "/tmp"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The layers asked for cannot be had here (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class Layers:
+    """Which layers are in force; ``notes`` say why one is missing or what was done to make it hold."""
+
+    user: bool = False
+    bwrap: bool = False
+    notes: tuple[str, ...] = ()  # why a layer asked for is not in force
+    changes: tuple[str, ...] = ()  # what was done to the machine to make the user layer hold
+
+    def describe(self, changes: bool = True) -> str:
+        """What is in force and why not the rest (and, with ``changes``, the permissions tightened)."""
+        names = [n for n, on in (("unprivileged user", self.user), ("bubblewrap namespaces", self.bwrap)) if on]
+        text = "Sandbox: " + (" + ".join(names) if names else "no operating-system boundary (in-process limits only)")
+        return "\n".join([text, *(f"  {n}" for n in (*self.notes, *(self.changes if changes else ())))])
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+# ---- users -------------------------------------------------------------------------------------------------
+def _create_user(name: str) -> None:
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    proc = subprocess.run([useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                           "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise SandboxUnavailable(f"could not create the sandbox user {name}: {proc.stderr.strip()[:200]}")
+
+
+def sandbox_users(count: int) -> list[SandboxUser]:
+    """The sandbox users ``vitgrader0`` ... (created as system users with their own group when missing)."""
+    users = []
+    for i in range(count):
+        name = f"{USER_PREFIX}{i}"
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            _create_user(name)
+        entry = pwd.getpwnam(name)
+        if entry.pw_uid == 0 or entry.pw_gid == 0:
+            raise SandboxUnavailable(f"the sandbox user {name} has uid or gid 0")
+        users.append(SandboxUser(name, entry.pw_uid, entry.pw_gid))
+    return users
+
+
+def tighten(secrets: list[Path], users: list[SandboxUser]) -> list[str]:
+    """Make every path of ``secrets`` unreadable and untraversable to the sandbox users (owner root, no
+    permission for others or the users' groups); returns what was changed."""
+    changed = []
+    for path in secrets:
+        if not path.exists():
+            continue
+        info = path.stat()
+        mode = stat.S_IMODE(info.st_mode)
+        new = mode & ~0o007
+        if any(info.st_gid == u.gid for u in users):
+            new &= ~0o070
+        if any(info.st_uid == u.uid for u in users):
+            os.chown(path, 0, 0)
+            changed.append(f"{path}: owner set to root")
+        if new != mode:
+            path.chmod(new)
+            changed.append(f"{path}: mode {mode:o} -> {new:o}")
+    return changed
+
+
+def probe(user: SandboxUser, readable: list[Path], secret: list[Path], passable: list[Path] = ()) -> str | None:
+    """From the user's side: None when every path of ``readable`` can be read, every folder of
+    ``passable`` can be passed through, and no path of ``secret`` can be read or passed through."""
+    script = ('for p in "$@"; do case "$p" in +*) [ -r "${p#+}" ] || echo "cannot read ${p#+}";; '
+              '%*) [ -x "${p#%}" ] || echo "cannot pass ${p#%}";; '
+              '*) if [ -r "$p" ] || [ -x "$p" ]; then echo "can read $p"; fi;; esac; done')
+    args = [f"+{p}" for p in readable] + [f"%{p}" for p in passable] + [str(p) for p in secret]
+    try:
+        proc = subprocess.run(["/bin/sh", "-c", script, "sh", *args], user=user.uid, group=user.gid,
+                              extra_groups=[], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                              timeout=30, cwd="/")
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"the probe as {user.name} could not run ({exc})"
+    problems = proc.stdout.strip().splitlines()
+    return f"{user.name} {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "") \
+        if problems else None
+
+
+# ---- bubblewrap --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str | None:
+    """None when bubblewrap can make the namespaces here; else why not."""
+    if not os.path.exists(BWRAP):
+        return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+    argv = [BWRAP, *namespace_options(), "--ro-bind", "/usr", "/usr", *_links(), "--proc", "/proc", "--dev", "/dev",
+            "--size", str(1 << 20), "--tmpfs", "/tmp", "/usr/bin/true"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bubblewrap could not start ({exc})"
+    if proc.returncode != 0:
+        return f"bubblewrap cannot make namespaces here: {proc.stderr.strip()[:200]}"
+    return None
+
+
+def namespace_options() -> list[str]:
+    return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+
+
+def _links() -> list[str]:
+    out = []
+    for path in SYSTEM_LINKS:
+        if os.path.islink(path):
+            out += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path) and not path.startswith("/usr"):
+            out += ["--ro-bind", path, path]
+    return out
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def bwrap_argv(job_dir: Path, python_roots: list[Path], masks: list[Path], work_bytes: int, *,
+               drop_to: SandboxUser | None, info_fd: int) -> list[str]:
+    """The bubblewrap command line up to (not including) the command: binds, masks, tmpfs, namespaces."""
+    argv = [BWRAP, *namespace_options(), "--info-fd", str(info_fd)]
+    bound = []
+    for path in [*SYSTEM_BINDS, *python_roots]:
+        path = Path(path)
+        if path.exists() and not any(_under(path, b) for b in bound):
+            bound.append(path)
+    # bubblewrap makes missing parent folders 0700 (root's): the sandbox user must be able to pass them
+    for parent in sorted({a for b in bound for a in b.parents if a != Path("/")}, key=lambda a: len(a.parts)):
+        argv += ["--perms", "0755", "--dir", str(parent)]
+    for path in bound:
+        argv += ["--ro-bind", str(path), str(path)]
+    argv += _links()
+    for mask in masks:  # a secret inside a bound folder (a repository inside the Python installation ...)
+        if mask.exists() and any(_under(mask, b) for b in bound):
+            argv += ["--ro-bind", "/dev/null", str(mask)] if mask.is_file() else ["--tmpfs", str(mask),
+                                                                                  "--remount-ro", str(mask)]
+    argv += ["--ro-bind", str(job_dir), INSIDE_JOB, "--ro-bind", str(job_dir / "etc" / "passwd"), "/etc/passwd",
+             "--ro-bind", str(job_dir / "etc" / "group"), "/etc/group", "--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(work_bytes), "--tmpfs", INSIDE_WORK, "--chdir", INSIDE_WORK,
+             # the sandbox's own root and /dev are tmpfs too, writable by root: read-only, so that the capped
+             # tmpfs is the only writable place even when the learner's process keeps uid 0 (no user layer)
+             "--remount-ro", "/", "--remount-ro", "/dev"]
+    if drop_to is not None:
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return argv
+
+
+def write_identity_files(job_dir: Path, user: SandboxUser | None) -> None:
+    """/etc/passwd and /etc/group of the sandbox: root, nobody and the sandbox user, nothing else."""
+    etc = job_dir / "etc"
+    etc.mkdir(mode=0o755)
+    users = [("root", 0, 0), ("nobody", 65534, 65534)] + ([(user.name, user.uid, user.gid)] if user else [])
+    (etc / "passwd").write_text("".join(f"{n}:x:{u}:{g}::{INSIDE_WORK}:/usr/sbin/nologin\n" for n, u, g in users))
+    (etc / "group").write_text("".join(f"{n}:x:{g}:\n" for n, _, g in users))
+
+
+def read_info(fd: int, timeout: float) -> dict:
+    """bubblewrap's --info-fd JSON ({"child-pid": N, ...}); {} when it wrote none in time."""
+    data, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline and len(data) < 65536:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+        try:
+            return json.loads(data)
+        except ValueError:
+            continue
+    return {}
+
+
+# ---- stopping everything -----------------------------------------------------------------------------------
+_OURS: set[int] = set()
+_OURS_LOCK = threading.Lock()
+
+
+def track(pid: int, alive: bool) -> None:
+    """Register (or forget) a process this grader waits for itself, so that reaping orphans never takes it."""
+    with _OURS_LOCK:
+        (_OURS.add if alive else _OURS.discard)(pid)
+
+
+def become_subreaper() -> None:
+    """Orphans of the learner's processes come to this process (and are reaped here), not to PID 1, which
+    may never reap them (their zombies would count against the sandbox user's process limit)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _status(pid: str) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+    except OSError:
+        return {}
+
+
+def pid_namespace(pid: int | str) -> str | None:
+    """The PID namespace of ``pid`` ("pid:[4026531836]"), or None when it cannot be read."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def processes(*, uid: int | None = None, namespace: str | None = None) -> list[int]:
+    """Live (not zombie) processes of ``uid`` (real, effective or saved) or in the PID ``namespace``."""
+    found = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        status = _status(pid)
+        if not status or status.get("State", "").strip().startswith(("Z", "X")):
+            continue
+        ids = status.get("Uid", "").split()[:3]
+        if (uid is not None and str(uid) in ids) or (namespace is not None and pid_namespace(pid) == namespace):
+            found.append(int(pid))
+    return found
+
+
+def reap_orphans() -> None:
+    """Reap the zombies that were handed to this process (see :func:`become_subreaper`)."""
+    me = str(os.getpid())
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        status = _status(pid)
+        if status.get("PPid", "").strip() == me and status.get("State", "").strip().startswith("Z"):
+            with _OURS_LOCK:
+                if int(pid) in _OURS:
+                    continue
+            try:
+                os.waitpid(int(pid), os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str | None,
+             sandbox_pid: int | None, patience: float = 5.0) -> list[int]:
+    """Kill the learner's process and everything it started; returns the pids still alive (should be [])."""
+    for pid in filter(None, (sandbox_pid, proc.pid)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    deadline = time.monotonic() + patience
+    while True:
+        if user is not None:
+            subprocess.run([KILL, "-KILL", "-1"], user=user.uid, group=user.gid, extra_groups=[], env={},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", timeout=30)
+        left = (processes(uid=user.uid) if user is not None else []) + \
+               (processes(namespace=namespace) if namespace is not None else [])
+        if not left or time.monotonic() > deadline:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+    proc.wait()
+    if user is not None:  # only then is this process a subreaper (see Sandbox.create)
+        reap_orphans()
+    return sorted(set(left))
+
+
+# ---- choosing ------------------------------------------------------------------------------------------------
+def _user_layer(slots: int, secrets: list[Path], python_roots: list[Path], *, with_bwrap: bool):
+    """(sandbox users, why the layer cannot hold or None, what was changed).  Inside bubblewrap the secrets
+    are not in the learner's view at all, so nothing is changed; alone, the secrets are made unreadable
+    to the users and both that and their access to Python are checked from their side."""
+    if not is_root():
+        return [], "the grader does not run as root", []
+    try:
+        users = sandbox_users(max(1, slots))
+    except SandboxUnavailable as exc:
+        return [], str(exc), []
+    if with_bwrap:
+        return users, None, []
+    changes = [f"made unreadable to the sandbox users: {c}" for c in tighten(secrets, users)]
+    problem = next(filter(None, (probe(u, [Path(sys.executable), *python_roots], secrets) for u in users)), None)
+    if problem and problem.startswith(f"{users[0].name} cannot read"):
+        problem += (": without bubblewrap the sandbox users must reach the Python installation "
+                    "(python -m vit_lessons.grading.provision grants it)")
+    return users, problem, changes
+
+
+def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], python_roots: list[Path]) -> tuple[
+        Layers, list[SandboxUser]]:
+    """The layers to grade with: ``requested`` is "auto" (every layer available here), "none", or a
+    comma-separated list of "user" and "bwrap" (each required).  Returns (layers, sandbox users)."""
+    wanted = {"auto": {"user", "bwrap"}, "none": set()}.get(requested, set(requested.split(",")))
+    unknown = wanted - {"user", "bwrap"}
+    if unknown:
+        raise ValueError(f"--sandbox {requested!r}: expected auto, none or a comma-separated list of user, bwrap")
+    notes, changes, users, user_ok, bwrap_ok = [], [], [], False, False
+    if "bwrap" in wanted:
+        problem = bwrap_problem()
+        bwrap_ok = problem is None
+        if problem:
+            notes.append(f"bubblewrap: not in force: {problem}")
+    if "user" in wanted:
+        users, problem, changes = _user_layer(slots, secrets, python_roots, with_bwrap=bwrap_ok)
+        user_ok = problem is None
+        if problem:
+            notes.append(f"unprivileged user: not in force: {problem}")
+    layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes), changes=tuple(changes))
+    if requested not in ("auto", "none") and (("user" in wanted and not user_ok) or ("bwrap" in wanted and
+                                                                                      not bwrap_ok)):
+        raise SandboxUnavailable(f"--sandbox {requested}: {'; '.join(notes)}")
+    if is_root() and not (user_ok or bwrap_ok) and not unsafe:
+        raise SandboxUnavailable("refusing to run learners' code as root without an operating-system boundary "
+                                 f"({'; '.join(notes) or 'no layer asked for'}); install bubblewrap, or pass "
+                                 "--unsafe-no-sandbox to grade anyway")
+    return layers, (users if user_ok else [])
