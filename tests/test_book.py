@@ -3,6 +3,11 @@
 The build executes every chapter (``execute_notebooks: cache``: a clean clone executes them all, a
 second run reuses the cache in ``_build/.jupyter_cache``) and fails on any Sphinx warning, so a
 cell that raises, a missing glue key or a broken reference fails here with the build's log.
+
+The page conventions are checked on the sources and on the built pages: every chapter opens with its
+objectives and has two or three "Try it" questions whose answers quote computed values; every figure
+has a caption and alt text and its plotting code is folded; colour maps are one-ramp (greyscale- and
+colour-blind-safe); every citation resolves to an entry of references.bib and every entry is cited.
 """
 
 from __future__ import annotations
