@@ -12,15 +12,18 @@ from vit_lessons import experiments as X
 TINY = dict(X.SWEEP, sizes=(40, 80), seeds=(0,), max_steps=3, batch_size=16, test_size=50)
 
 
-def test_budget_rule_is_passes_capped_by_steps():
-    assert X.steps_for(500) == min(X.SWEEP["max_steps"], -(-X.SWEEP["epochs"] * 500 // X.SWEEP["batch_size"]))
-    assert X.steps_for(10 ** 7) == X.SWEEP["max_steps"]
-    assert X.steps_for(1, dict(X.SWEEP, epochs=1, batch_size=64)) == 1
-    # within the sweep the cap does not bind: every size gets the same number of passes, a larger set more steps
-    for size in X.SWEEP["sizes"]:
-        assert X.steps_for(size) == -(-X.SWEEP["epochs"] * size // X.SWEEP["batch_size"]) < X.SWEEP["max_steps"]
-    steps = [X.steps_for(s) for s in X.SWEEP["sizes"]]
-    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+def test_budget_rule_is_passes_with_a_floor_and_a_cap():
+    S = X.SWEEP
+    for size in (1, 100, 500, 1000, 2000, 3000, 10 ** 7):
+        passes = -(-S["epochs"] * size // S["batch_size"])
+        assert X.steps_for(size) == min(S["max_steps"], max(S["min_steps"], passes)), size
+    assert X.steps_for(10 ** 7) == S["max_steps"] and X.steps_for(1) == S["min_steps"]
+    assert X.steps_for(1, dict(S, epochs=1, batch_size=64, min_steps=1)) == 1
+    assert X.steps_for(640, {k: v for k, v in S.items() if k != "min_steps"} | dict(epochs=1, batch_size=64)) == 10
+    # within the sweep the cap does not bind, and the largest set gets its passes, above the floor
+    steps = [X.steps_for(s) for s in S["sizes"]]
+    assert steps == sorted(steps) and max(steps) < S["max_steps"]
+    assert X.steps_for(max(S["sizes"])) == -(-S["epochs"] * max(S["sizes"]) // S["batch_size"]) > S["min_steps"]
 
 
 def test_training_sets_are_prefixes_drawn_chunk_by_chunk():
