@@ -44,7 +44,7 @@ RECORDS_DIR = Path(__file__).parent / "records"
 # only after a few hundred steps, so a small set must not be denied them) and at most MAX_STEPS (a
 # generous cap, above what the sweep's sizes need); a linear warm-up over the first WARMUP_FRACTION of the
 # steps, then cosine decay.  The peak learning rate of each model is the best of TUNING's grid on the
-# validation set (records/data_scaling_tuning.json, trained with TUNING_BUDGET).  The shape-only data
+# validation set (records/data_scaling_tuning.json, trained by the same budget rule).  The shape-only data
 # without distractors and with larger shapes (DATA): at 32 x 32 pixels and 4 x 4 patches, the default
 # shapes span only three to five patches.
 DATA = dict(clutter=0, radius=(0.25, 0.4))
@@ -52,7 +52,6 @@ SWEEP = dict(sizes=(250, 500, 1000, 2000), seeds=(0, 1), epochs=15, min_steps=60
              lr={"vit": 3e-4, "vit-sincos": 3e-4, "cnn": 3e-3}, warmup_fraction=0.1, weight_decay=0.05,
              data=DATA, chunk=250, data_seed=1, test_seed=2, validation_seed=3, test_size=2000, cnn_width=40)
 TUNING = dict(size=1000, seed=0, lrs=(3e-4, 1e-3, 3e-3), models=("vit", "cnn"))
-TUNING_BUDGET = dict(epochs=15, min_steps=1)     # the search's runs: 15 passes over its 1,000 images
 # The point the chapter re-runs while the book builds (in well under 20 s): the CNN on the smallest set by
 # the budget rule without its floor (15 passes over 250 images: 118 steps), recorded with the sweep for
 # every seed.
@@ -302,8 +301,8 @@ def _settings(a: argparse.Namespace) -> dict:
         raise ValueError(f"--sizes={a.sizes} --seeds={a.seeds}: expected sizes >= 1 and seeds >= 0")
     settings = dict(SWEEP, sizes=tuple(sorted(set(a.sizes))), seeds=tuple(sorted(set(a.seeds))), epochs=a.epochs,
                     max_steps=a.max_steps, batch_size=a.batch_size, test_size=a.test_size)
-    if a.tune:   # the search's one size must be a size of the settings; its own budget
-        settings = dict(settings, sizes=tuple(sorted({*settings["sizes"], TUNING["size"]})), **TUNING_BUDGET)
+    if a.tune:   # the search's one size must be a size of the settings
+        settings["sizes"] = tuple(sorted({*settings["sizes"], TUNING["size"]}))
     return settings
 
 
