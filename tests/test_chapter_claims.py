@@ -2,7 +2,8 @@
 on a record that measured something else (the models' results swapped, the CNN's curve flattened, the ViT
 fitting every set or still gaining) one of its
 hidden claim cells fails, so a re-run sweep that disagrees with the prose fails the build instead of
-printing a false sentence.  The live re-run cell is left out here (the book build runs it)."""
+printing a false sentence; the same for a learning-rate search that found something else.  The live re-run
+cell is left out here (the book build runs it)."""
 
 import copy
 
@@ -24,12 +25,12 @@ def code_cells() -> list[tuple[str, list[str]]]:
             if c.cell_type == "code" and not any(s in c.source for s in skip)]
 
 
-def run_chapter(record: dict, monkeypatch) -> None:
+def run_chapter(record: dict, monkeypatch, tuning: dict | None = None) -> None:
+    """Every cell but the live re-run, reading ``record`` (and ``tuning``, if given) instead of the shipped ones."""
     import matplotlib.pyplot as plt
 
-    shipped = X.load_record
-    monkeypatch.setattr(X, "load_record",
-                        lambda name="data_scaling": copy.deepcopy(record) if name == "data_scaling" else shipped(name))
+    records = {"data_scaling": record, "data_scaling_tuning": tuning or X.load_record("data_scaling_tuning")}
+    monkeypatch.setattr(X, "load_record", lambda name="data_scaling": copy.deepcopy(records[name]))
     monkeypatch.setattr(plt, "show", lambda *a, **k: plt.close("all"))
     namespace: dict = {}
     for source, _ in code_cells():
@@ -111,3 +112,23 @@ TAMPERED = {
 def test_a_record_that_measured_something_else_fails_a_claim(monkeypatch, name):
     with pytest.raises(AssertionError):
         run_chapter(TAMPERED[name](X.load_record("data_scaling")), monkeypatch)
+
+
+def retuned(model: str, lr: float, accuracy: float) -> dict:
+    """The shipped learning-rate search with ``model`` at ``lr`` scoring ``accuracy`` instead."""
+    out = X.load_record("data_scaling_tuning")
+    for r in out["results"]:
+        if r["model"] == model and r["lr"] == lr:
+            r["test_accuracy"] = accuracy
+    return out
+
+
+@pytest.mark.parametrize("model, lr, accuracy", [
+    ("vit", 1e-3, 0.30),   # the ViT learning at a rate above its best: the prose says it stays at chance
+    ("vit", 1e-4, 0.20),   # the ViT at chance at the smallest rate: the prose says it learns there, less
+    ("vit", 1e-4, 0.50),   # the ViT's best at the grid's edge: the prose says its best is inside the grid
+    ("cnn", 1e-3, 0.99),   # the CNN's best not the grid's largest rate
+])
+def test_a_search_that_found_something_else_fails_a_claim(monkeypatch, model, lr, accuracy):
+    with pytest.raises(AssertionError):
+        run_chapter(X.load_record("data_scaling"), monkeypatch, retuned(model, lr, accuracy))

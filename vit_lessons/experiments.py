@@ -51,7 +51,7 @@ DATA = dict(clutter=0, radius=(0.25, 0.4))
 SWEEP = dict(sizes=(250, 500, 1000, 2000), seeds=(0, 1), epochs=15, min_steps=600, max_steps=4000, batch_size=32,
              lr={"vit": 3e-4, "vit-sincos": 3e-4, "cnn": 3e-3}, warmup_fraction=0.1, weight_decay=0.05,
              data=DATA, chunk=250, data_seed=1, test_seed=2, validation_seed=3, test_size=2000, cnn_width=40)
-TUNING = dict(size=1000, seed=0, lrs=(3e-4, 1e-3, 3e-3), models=("vit", "cnn"))
+TUNING = dict(size=1000, seed=0, lrs=(1e-4, 3e-4, 1e-3, 3e-3), models=("vit", "cnn"))
 # The point the chapter re-runs while the book builds (in well under 20 s): the CNN on the smallest set by
 # the budget rule without its floor (15 passes over 250 images: 118 steps), recorded with the sweep for
 # every seed.
