@@ -176,7 +176,7 @@ def FUNC(*args):
 
 
 def test_the_library_functions_an_exercise_allows_work_in_its_sandbox(tmp_path):
-    from vit_lessons.grading.spec import EXERCISES
+    from vit_lessons.grading.registry import EXERCISES
 
     folder = tmp_path / "sub"
     folder.mkdir()

@@ -267,7 +267,7 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
 
     sys.path.pop(0)
     submission_dir = os.path.join(job_dir, "submission")
-    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2]) for r in job["rules"]])
+    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2], bool(r[3])) for r in job["rules"]])
     if found["error"] or found["violations"]:  # before any of the learner's code is imported
         protocol.send(fd, {"kind": "refused", "record": {"t": "refused", "error": found["error"],
                                                          "violations": found["violations"][:50]}})

@@ -105,15 +105,20 @@ class Sandbox:
     secrets: list[Path]
     root: Path
     _free: queue.Queue = field(default_factory=queue.Queue)
-    _library: Path | None = None
+    _libraries: dict = field(default_factory=dict)
     _library_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def library(self) -> Path:
-        """The compiled copy of the library the exercises' copies are made from (made once)."""
+    def library(self, exercise: int | None = None, denied: dict[str, str] | None = None) -> Path:
+        """The compiled copy of the library that the job folders link to: without the grader, and for
+        ``exercise`` with its ``denied`` functions stubbed.  Made once per exercise and grading run, so
+        that every student's job loads it from bytecode."""
         with self._library_lock:
-            if self._library is None:
-                self._library = compiled_library(self.root / "library")
-            return self._library
+            if None not in self._libraries:
+                self._libraries[None] = compiled_library(self.root / "library")
+            if exercise not in self._libraries:
+                self._libraries[exercise] = compiled_library(self.root / f"library{exercise:02d}", denied or {},
+                                                             source=self._libraries[None])
+            return self._libraries[exercise]
 
     @classmethod
     def create(cls, requested: str = "auto", *, unsafe: bool = False, slots: int = 1,
@@ -258,13 +263,19 @@ def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], tim
            "memory_mb": int(memory_mb), "file_bytes": 64 << 20, "max_processes": MAX_PROCESSES if user else 0,
            "python_path": python_path(roots), "preload": [m for m in preload if m in PRELOAD_ALLOWED],
            "preload_allowed": [m for m in PRELOAD_ALLOWED if m != "vit_lessons"],
-           "rules": [[r.root, list(r.names), r.why] for r in rules],
+           "rules": [[r.root, list(r.names), r.why, r.exact] for r in rules],
            "torch_denied": list(torch_denied), "blocked": list(blocked),
            "read_roots": [*map(str, roots), str(inside), *SYSTEM_READ]}
     (job_dir / "job.json").write_text(json.dumps(job))
     isolation.write_identity_files(job_dir, user)
-    for path in [job_dir, *job_dir.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    for path in job_dir.rglob("*"):
+        if not path.is_relative_to(job_dir / "lib"):  # the library's files are links shared by every job
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    if user is not None:  # only this exercise's sandbox user may enter: jobs of others (students) run beside it
+        os.chown(job_dir, 0, user.gid)
+        job_dir.chmod(0o750)
+    else:
+        job_dir.chmod(0o755)
 
 
 def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | None, fds: tuple[int, int]):
