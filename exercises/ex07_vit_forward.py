@@ -1,6 +1,6 @@
 """Exercise 7 (chapter 7): the whole Vision Transformer, mean-pooled, as one function of plain arguments.
 
-Allowed: numpy, torch (``torch.nn.functional.conv2d`` for the patch embedding, ``layer_norm``, ``gelu`` ...),
+Allowed: numpy, torch (``F.conv2d`` for the patch embedding, ``F.layer_norm``, ``F.gelu`` ...),
 ``vit_lessons.ViTConfig`` and ``vit_lessons.init_params`` (to draw the parameters), the library's chapters 1-4
 (``patchify``, ``patch_embed``, ``linear``, ``prepend_cls``, ``softmax``, ``multi_head_attention`` ...) and your
 own exercises (``from ex05_encoder_block import encoder_block, layer_norm``).

@@ -17,8 +17,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import compare, matches
-from .mistakes import MISTAKES, axis_hint, hint
+from .diagnostics import compare, lowered, matches
+from .mistakes import MISTAKES, axis_hint, axis_name, hint
 from .oracle import CORRECT, Stages
 from .registry import Case, Exercise
 from .sandbox import Outcome, Sandbox, run_cases, write_job
@@ -128,7 +128,9 @@ def _status_message(outcome: Outcome) -> str | None:
     if outcome.status == "timeout":
         return "time limit reached (an endless loop, or far too slow)"
     if outcome.status == "crashed":
-        return "the process ended during this case (os._exit, a crash, or the memory limit)"
+        status = (outcome.error or {}).get("returncode")
+        return (f"the process ended during this case (os._exit, a crash, or the memory limit; exit status "
+                f"{status})")
     if outcome.status == "not_run":
         return "not run: the time limit was used up by earlier cases"
     if outcome.status == "error" and (outcome.error or {}).get("type") == "NotImplementedError":
@@ -153,10 +155,12 @@ def _explain_error(answers: Answers, i: int, error: dict) -> tuple[set[str], set
 
 
 def _explain_value(answers: Answers, i: int, got, expected) -> set[str]:
-    """The mistakes whose output on case ``i`` equals ``got`` (and differs from the expected one)."""
+    """The mistakes whose output on case ``i`` equals ``got`` and differs from the expected one at the precision
+    of ``got`` (a float32 result cannot tell an eps of 1e-5 from 1e-6)."""
     found = set()
     for name, outputs in answers.variants(i).items():
-        if any(not isinstance(o, Raised) and matches(got, o) and not matches(o, expected) for o in outputs):
+        if any(not isinstance(o, Raised) and matches(got, o) and not matches(lowered(o, got), expected)
+               for o in outputs):
             found.add(name)
     return found
 
@@ -192,13 +196,18 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
     if ok:
         return CaseResult(case.label, True, "correct" if message == "ok" else f"correct ({message})")
     found = _explain_value(answers, i, outcome.value, expected)
-    if problem and not (problem == "float32_precision" and found):  # a mistake that matches says more
+    if problem == "float32_precision":
+        if found:  # a known mistake reproduces it: the small difference is that mistake's, not rounding's
+            problem = None
+        else:
+            message += " (the digits of a float32 computation: a float32 array enters it somewhere)"
+    if problem:
         found.add(problem)
     return CaseResult(case.label, False, message, frozenset(found), frozenset(found))
 
 
 def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
-    """What the learner's process may not call: library names -> message, torch names, packages blocked."""
+    """What the learner's process may not call: library names -> message, torch names, (package, why) blocked."""
     message = f"{{name}} is not allowed in exercise {exercise.number}: write it yourself ({exercise.library_why})"
     library = dict.fromkeys(exercise.denied_library, message)
     torch, blocked = [], []
@@ -206,7 +215,7 @@ def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
         if rule.root in ("torch", "*") and rule.names:
             torch += list(rule.names)
         elif not rule.names:
-            blocked.append(rule.root)
+            blocked.append((rule.root, rule.why))
     return library, torch, blocked
 
 
@@ -297,12 +306,29 @@ def _first(cases: list[Case], results: list[CaseResult], among: list[int]) -> st
     return f"{cases[i].label}: {results[i].message}"
 
 
-def _axis_groups(cases: list[Case]) -> dict[tuple[str, str], set[int]]:
-    groups: dict[tuple[str, str], set[int]] = {}
-    for i, case in enumerate(cases):
-        for axis, value in case.meta.items():
-            groups.setdefault((axis, value), set()).add(i)
-    return groups
+def _shared(cases: list[Case], failing: set[int]) -> list[tuple[tuple, str | None]]:
+    """The properties that exactly the failing cases have: (the (axis, value) groups, the function or None),
+    one property before two, the exercise's cases before one function's."""
+    funcs = sorted({c.func for c in cases})
+    scopes = [(None, set(range(len(cases))))] + ([(f, {i for i, c in enumerate(cases) if c.func == f}) for f in funcs]
+                                                  if len(funcs) > 1 else [])
+    found = []
+    for size in (1, 2):
+        for func, scope in scopes:
+            groups: dict[tuple[str, str], set[int]] = {}
+            for i in scope:
+                for key in cases[i].meta.items():
+                    groups.setdefault(key, set()).add(i)
+            keys = sorted(groups)
+            combos = [(k,) for k in keys] if size == 1 else [(a, b) for n, a in enumerate(keys) for b in keys[n + 1:]
+                                                             if a[0] != b[0]]
+            for combo in combos:
+                members = set.intersection(*(groups[k] for k in combo))
+                if members == failing and members != scope:
+                    found.append((combo, func))
+        if found:
+            return found
+    return found
 
 
 def diagnose(cases: list[Case], results: list[CaseResult]) -> tuple[str, list[str]]:
@@ -326,9 +352,10 @@ def diagnose(cases: list[Case], results: list[CaseResult]) -> tuple[str, list[st
         if len(top) == 1:
             return hint(top[0]), top
         return "One of these explains every failing test: " + " Or: ".join(hint(m) for m in top[:3]), top[:3]
-    shared = [key for key, group in _axis_groups(cases).items() if group == set(failing) and len(group) < len(cases)]
+    shared = _shared(cases, set(failing))[:2]
     if shared:
-        return " ".join(axis_hint(*key) for key in shared[:2]), [f"{axis}={value}" for axis, value in shared[:2]]
+        return " Or: ".join(axis_hint(*groups, func=func) for groups, func in shared), \
+            [axis_name(groups, func) for groups, func in shared]
     partial = sorted((m for m in cover if sure[m]), key=lambda m: (-len(cover[m]), -len(sure[m])))
     if partial:
         name = partial[0]

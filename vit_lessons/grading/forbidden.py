@@ -108,7 +108,14 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
                 key = f"{shown} (line {line})"
                 found.setdefault(key, f"line {line}: `{shown}` is not allowed in this exercise: {rule.why}")
 
-    forbidden_names = {n for r in rules for n in r.names}
+    def by_name(owner: ast.AST, key) -> bool:
+        """Whether looking ``key`` up by name on ``owner`` (``getattr(owner, key)``, ``owner[key]``) reaches a
+        forbidden function: a forbidden name on something that names the rule's package (``vars(V)``,
+        ``F.__dict__``), a forbidden attribute of any object on anything."""
+        mentioned = {aliases[n.id].split(".")[0] for n in ast.walk(owner)
+                     if isinstance(n, ast.Name) and n.id in aliases}
+        return any(key in r.names and (r.root == "*" or r.root in mentioned) for r in rules)
+
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -139,7 +146,7 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
                 and len(node.args) >= 2:
             name = node.args[1]
-            if isinstance(name, ast.Constant) and name.value in forbidden_names:
+            if isinstance(name, ast.Constant) and by_name(node.args[0], name.value):
                 found.setdefault(f"getattr {line}", f"line {line}: `getattr(..., {name.value!r})` is not allowed "
                                  f"in this exercise: `{name.value}` is one of its forbidden functions")
             elif not isinstance(name, ast.Constant):
@@ -149,7 +156,7 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
                     found.setdefault(f"getattr {line}", f"line {line}: `getattr` with a computed name on "
                                      f"`{target}` is not allowed: write the call out")
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
-                and node.slice.value in forbidden_names:
+                and by_name(node.value, node.slice.value):
             found.setdefault(f"subscript {line}", f"line {line}: looking up {node.slice.value!r} by name is not "
                              f"allowed in this exercise: it is one of its forbidden functions")
     return sorted(found.values(), key=lambda m: int(m.split()[1].rstrip(":")))

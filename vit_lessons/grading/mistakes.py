@@ -85,45 +85,55 @@ mistake("wrong_error", "Your function raises another exception than ValueError f
         "patch size does not divide (torch's reshape raises RuntimeError, an assert AssertionError): check the "
         "sizes yourself and raise ValueError.")
 
-#: (axis, value) of the cases' ``meta`` -> what it means when exactly the tests with it fail
-AXIS_HINTS: dict[tuple[str, str], str] = {
-    ("batch", "batched"): "Every batched test fails, and no other: write the function for any number of leading "
-                          "axes (index from the end: x[..., 0, :], axis=-1 or -2, np.swapaxes(k, -1, -2) rather "
-                          "than k.T).",
-    ("batch", "unbatched"): "Every test without a batch axis fails, and no other: do not assume a leading batch "
-                            "axis; index from the end.",
-    ("grid", "non-square"): "Every test with a non-square grid (H/P != W/P) fails, and no other: keep the grid's "
-                            "height and width apart (not int(sqrt(N)), not one size for both).",
-    ("grid", "one patch"): "Every test with a single patch fails, and no other: keep the axes of length 1 "
-                           "(np.squeeze and x[0] drop them).",
-    ("channels", "one"): "Every test with a single channel fails, and no other: keep the channel axis of length "
-                         "1 (np.squeeze drops it).",
-    ("dtype", "float64"): "Every float64 test fails, and no other: compute in the input's dtype (cast the float32 "
-                          "parameters with .astype(x.dtype)).",
-    ("heads", "several"): "Every test with several heads fails, and no other: check how the D features are split "
-                          "into heads (head h takes features h*d ... (h+1)*d - 1) and merged back, and the "
-                          "1/sqrt(d) scale with d = D / num_heads.",
-    ("layers", "several"): "Every test with several layers fails, and no other: each block i reads its own "
-                           "parameters blocks.{i}.*, and takes the previous block's output.",
-    ("scores", "large"): "Every test with large attention scores fails, and no other: exp overflows; subtract each "
-                         "row's maximum before exp (the softmax does not change).",
-    ("scale", "small"): "Every test whose input has a small variance fails, and no other: that is where LayerNorm's "
-                        "eps shows: (x - mean) / sqrt(var + eps), eps = 1e-6, the biased variance.",
-    ("prefix", "one"): "Every test with a class token fails, and no other: the first num_prefix_tokens rows are "
-                       "the class token; leave them out of the mean, and read token 0 for 'cls'.",
-    ("prefix", "none"): "Every test without a class token fails, and no other: with num_prefix_tokens = 0 every "
-                        "row is a patch token.",
-    ("cls", "with"): "Every test with a class token fails, and no other: prepend the class token first, then add "
-                     "the (N + 1, D) positions.",
-    ("cls", "without"): "Every test without a class token fails, and no other: with cls_token=None add the (N, D) "
-                        "positions to the tokens as they are.",
-    ("keys", "more than queries"): "Every test whose keys and values differ in length or width from the queries "
-                                   "fails, and no other: Q K^T is (Tq, Tk), its softmax runs over the keys (the "
-                                   "last axis), and the scale is 1/sqrt(d) with d the width of q and k.",
+#: (axis, value) of the cases' ``meta`` -> (which tests have it, what to look at when exactly those fail)
+AXES: dict[tuple[str, str], tuple[str, str]] = {
+    ("batch", "batched"): ("with a batch axis", "write the function for any number of leading axes (index from the "
+                           "end: x[..., 0, :], axis=-1 or -2, np.swapaxes(k, -1, -2) rather than k.T)."),
+    ("batch", "unbatched"): ("without a batch axis", "do not assume a leading batch axis; index from the end."),
+    ("grid", "non-square"): ("with a non-square grid (H/P != W/P)", "keep the grid's height and width apart (not "
+                             "int(sqrt(N)), not one size for both)."),
+    ("grid", "one patch"): ("with a single patch", "keep the axes of length 1 (np.squeeze and x[0] drop them)."),
+    ("channels", "one"): ("with a single channel", "keep the channel axis of length 1 (np.squeeze drops it)."),
+    ("dtype", "float64"): ("in float64", "compute in the input's dtype (cast the float32 parameters with "
+                           ".astype(x.dtype))."),
+    ("heads", "several"): ("with several heads", "check how the D features are split into heads (head h takes "
+                           "features h*d ... (h+1)*d - 1) and merged back, and the 1/sqrt(d) scale with d = D / "
+                           "num_heads."),
+    ("layers", "several"): ("with several layers", "each block i reads its own parameters blocks.{i}.*, and takes "
+                            "the previous block's output."),
+    ("scores", "large"): ("with large attention scores", "exp overflows: subtract each row's maximum before exp "
+                          "(the softmax does not change)."),
+    ("scale", "small"): ("whose input has a small variance", "that is where LayerNorm's eps shows: (x - mean) / "
+                         "sqrt(var + eps), eps = 1e-6, the biased variance."),
+    ("prefix", "one"): ("with a class token", "the first num_prefix_tokens rows are the class token: leave them out "
+                        "of the mean, read token 0 for 'cls'."),
+    ("prefix", "none"): ("without a class token", "with num_prefix_tokens = 0 every row is a patch token."),
+    ("call", "prefix left out"): ("that leaves num_prefix_tokens out", "give it its default, num_prefix_tokens=0."),
+    ("cls", "with"): ("with a class token", "prepend the class token first, then add the (N + 1, D) positions."),
+    ("cls", "without"): ("without a class token", "with cls_token=None add the (N, D) positions to the tokens as "
+                         "they are."),
+    ("keys", "more than queries"): ("whose keys outnumber the queries", "Q K^T is (Tq, Tk), its softmax runs over "
+                                    "the keys (the last axis), and the scale is 1/sqrt(d), d the width of q and k."),
 }
 
 
-def axis_hint(axis: str, value: str) -> str:
-    """What it means when exactly the tests whose ``meta[axis] == value`` fail."""
-    return AXIS_HINTS.get((axis, value), f"Every test with {axis} {value} fails, and no other: look at what your "
-                                         f"code assumes about the {axis}.")
+def axis_hint(*groups: tuple[str, str], func: str | None = None) -> str:
+    """What it means when exactly the tests with every (axis, value) of ``groups`` (of the function ``func``)
+    fail: "Every test with a batch axis fails, and no other: ..."."""
+    which = [AXES.get(g, (f"with {g[0]} {g[1]}", f"look at what your code assumes about the {g[0]}.")) for g in groups]
+    of = f" of {func}" if func else ""
+    return (f"Every test{of} {' and '.join(w for w, _ in which)} fails, and no other: "
+            + " ".join(advice[0].upper() + advice[1:] for _, advice in which))
+
+
+def axis_name(groups, func: str | None = None) -> str:
+    """The name the report gives a shared property: "batch=batched", "add_positions:batch=batched&cls=with"."""
+    return (f"{func}:" if func else "") + "&".join(f"{axis}={value}" for axis, value in groups)
+
+
+def describe(name: str) -> str:
+    """The hint of a known mistake, or the axis hint an :func:`axis_name` stands for."""
+    if name in MISTAKES:
+        return hint(name)
+    func, _, groups = name.rpartition(":")
+    return axis_hint(*(tuple(g.split("=", 1)) for g in groups.split("&")), func=func or None)

@@ -117,13 +117,14 @@ def _stride_tokens(case_args) -> set[int]:
 
 def _recognise_stride(case, message: str) -> bool:
     """A model whose tokens come from overlapping windows fails where it adds the (N, D) positions to its
-    (N', D) tokens: the error names N' and N."""
+    (N', D) tokens: the error names N' and N (or N' + 1 and N + 1, with the class token)."""
     if case.func not in ("vit_forward", "vit_forward_cls") or case.expect_error:
         return False
     numbers = numbers_in(message)
     image, P = case.args[1], case.args[2]
     N = (image.shape[0] // P) * (image.shape[1] // P)
-    return bool(numbers & _stride_tokens(case.args)) and (N in numbers or N + 1 in numbers)
+    overlapping = _stride_tokens(case.args)
+    return bool(numbers & (overlapping | {n + 1 for n in overlapping})) and bool(numbers & {N, N + 1})
 
 
 mistake("flatten_cpp", "Your patches are flattened channel-first, (C, P, P): flatten each patch in (P, P, C) order, "

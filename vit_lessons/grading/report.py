@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from .mistakes import MISTAKES, axis_hint, hint
+from .mistakes import describe
 from .registry import EXERCISES
 
 BINS = 11  # points 0, 1, ..., 10 (rounded down)
@@ -22,14 +22,6 @@ PANEL_W, PANEL_H, BAR_AREA, TOP = 230, 128, 80, 30
 
 def _e(text) -> str:
     return html.escape(str(text), quote=True)
-
-
-def mistake_text(name: str) -> str:
-    """The hint shown for a named mistake (``axis=value`` names a property the failing tests share)."""
-    if name in MISTAKES:
-        return hint(name)
-    axis, _, value = name.partition("=")
-    return axis_hint(axis, value)
 
 
 def _histogram(name: str, scores: list[float], x0: int, y0: int) -> str:
@@ -93,7 +85,7 @@ def _mistakes(students, names) -> str:
         rows = []
         for name, count in counts.most_common():
             who = sorted(s.id for s in students if name in s.summary.get("mistakes", {}).get(n, []))
-            rows.append(f"<tr><td class='n'>{count}</td><td><code>{_e(name)}</code></td><td>{_e(mistake_text(name))}"
+            rows.append(f"<tr><td class='n'>{count}</td><td><code>{_e(name)}</code></td><td>{_e(describe(name))}"
                         f"<details><summary>who</summary>{_e(', '.join(who))}</details></td></tr>")
         out.append(f"<h3>{_e(EXERCISES[n].title)}</h3><table><tr><th>students</th><th>mistake</th>"
                    f"<th>the hint they were given</th></tr>{''.join(rows)}</table>")

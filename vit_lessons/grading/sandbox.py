@@ -247,7 +247,7 @@ def clean_shared(uid: int) -> None:
 
 # ---- one exercise --------------------------------------------------------------------------------------------
 def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], timeout: float, memory_mb: int,
-              preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list[str], box: Sandbox,
+              preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list, box: Sandbox,
               user: SandboxUser | None) -> None:
     """The job folder's files besides the staged ``lib/`` and ``submission/``: the child, job.json, inputs."""
     (job_dir / "child").mkdir(mode=0o755)
@@ -264,7 +264,7 @@ def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], tim
            "python_path": python_path(roots), "preload": [m for m in preload if m in PRELOAD_ALLOWED],
            "preload_allowed": [m for m in PRELOAD_ALLOWED if m != "vit_lessons"],
            "rules": [[r.root, list(r.names), r.why, r.exact] for r in rules],
-           "torch_denied": list(torch_denied), "blocked": list(blocked),
+           "torch_denied": list(torch_denied), "blocked": [list(b) for b in blocked],
            "read_roots": [*map(str, roots), str(inside), *SYSTEM_READ]}
     (job_dir / "job.json").write_text(json.dumps(job))
     isolation.write_identity_files(job_dir, user)

@@ -56,7 +56,9 @@ mistake("sincos_interleaved", "Your sines and cosines alternate (sin, cos, sin, 
 mistake("sincos_wrong_width", "Your frequencies are spread over the wrong width: each half (dim/2 features) has "
         "dim/4 frequencies w_k = 10000^(-k / (dim/4)).", sincos_axis=_wrong_width)
 
-ADD_KINDS = [(False, True, "float32"), (False, False, "float64"), (True, True, "float64"), (True, False, "float32")]
+# (batched, class token, dtype): no property's tests are another's
+ADD_KINDS = [(False, True, "float32"), (False, False, "float64"), (True, True, "float64"), (True, False, "float32"),
+             (True, True, "float32")]
 
 
 def _sincos_cases(rng) -> list[Case]:

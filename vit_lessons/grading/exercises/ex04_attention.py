@@ -9,7 +9,8 @@ from ..registry import Case, Exercise, Function, chapters, register_exercise
 
 SDPA_MISTAKES = ("no_scale", "scale_without_sqrt", "scale_by_dv", "softmax_wrong_axis", "softmax_overflow",
                  "causal_mask")
-MHA_MISTAKES = (*SDPA_MISTAKES, "scale_by_D", "scale_by_heads", "heads_wrong_axis", "heads_interleaved", "no_out_proj")
+MHA_MISTAKES = (*(m for m in SDPA_MISTAKES if m != "scale_by_dv"), "scale_by_D", "scale_by_heads", "heads_wrong_axis",
+                "heads_interleaved", "no_out_proj")
 #: scores of order 100 and more: exp overflows in float32 without the max subtracted
 LARGE = 15.0
 # (leading axes, keys longer and wider than the queries, dtype, large scores)

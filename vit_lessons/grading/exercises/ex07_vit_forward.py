@@ -9,7 +9,7 @@ from ..registry import Case, Exercise, Function, chapters, register_exercise
 from .ex05_encoder_block import BLOCK
 
 ARGS = ("seed", "image", "patch_size", "d_model", "num_heads", "d_ff", "num_layers", "num_classes")
-MODEL_MISTAKES = ("no_pos_embed", "no_final_ln", "ln_after_pool", "mean_over_features", "blocks_share_params",
+MODEL_MISTAKES = ("no_pos_embed", "no_final_ln", "mean_over_features", "blocks_share_params",
                   *BLOCK, "patch_order_cpp", "flatten_cpp", "grid_transposed", "no_patch_bias", "stride_not_patch")
 #: what exercises 7 and 8 may use of the library: chapters 1-4 but ``embed`` (z_0 of the whole model) and the
 #: parameters; not chapter 5's LayerNorm and GELU (the learner's own, from exercise 5)
@@ -22,9 +22,9 @@ RULES = (Rule("torch", ("TransformerEncoder", "TransformerEncoderLayer", "Multih
          Rule("timm", (), "the model is to be written, not imported"),
          Rule("transformers", (), "the model is to be written, not imported"))
 # (grid, dtype, heads, layers, channels); "D = T": a model as wide as it has tokens, where a mean over the
-# features has the shape of the right answer
+# features has the shape of the right answer.  No property's cases are another's.
 KINDS = [("square", "float32", "one", "one", 3), ("non-square", "float64", "several", "several", 3),
-         ("non-square", "float32", "several", "several", 1), ("square", "float64", "several", "one", 2),
+         ("non-square", "float32", "several", "one", 1), ("square", "float64", "several", "one", 2),
          ("D = T", "float32", "several", "several", 3)]
 
 
@@ -60,6 +60,6 @@ def model_cases(rng, repeat: int, pool: str, func: str) -> list[Case]:
 def vit_forward() -> Exercise:
     return Exercise(7, "vit_forward",
                     functions={"vit_forward": Function(ARGS, lambda S, *a: vit(S, *a, pool="mean"),
-                                                       (*MODEL_MISTAKES, "cls_instead_of_mean"))},
+                                                       (*MODEL_MISTAKES, "ln_after_pool", "cls_instead_of_mean"))},
                     library=LIBRARY, library_why=WHY, rules=RULES,
                     cases=lambda rng, repeat: model_cases(rng, repeat, "mean", "vit_forward"))

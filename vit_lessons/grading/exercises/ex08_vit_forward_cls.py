@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..oracle import vit
+
+# LayerNorm after pooling is no mistake here: the LayerNorm of token 0 is token 0 of the LayerNorm
 from ..registry import Exercise, Function, register_exercise
 from .ex07_vit_forward import ARGS, LIBRARY, MODEL_MISTAKES, RULES, WHY, model_cases
 

@@ -57,9 +57,9 @@ mistake("rollout_column", "You read the class token's column: read its row, R[0,
 mistake("rollout_with_cls", "Your result keeps the class token's own entry: return R[0, 1:], the N patch tokens "
         "only.", read_out=lambda R: R[0])
 
-# (layers, heads, dtype, grid)
-KINDS = [(1, "one", "float32", "square"), (2, "several", "float64", "non-square"), (3, "several", "float32", "square"),
-         (4, "several", "float64", "non-square")]
+# (layers, heads, dtype, grid): no property's cases are another's
+KINDS = [(1, "several", "float32", "square"), (2, "several", "float64", "non-square"),
+         (3, "one", "float32", "non-square"), (4, "several", "float64", "square")]
 
 
 def cases(rng, repeat: int) -> list[Case]:
