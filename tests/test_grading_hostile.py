@@ -8,6 +8,7 @@ import time
 import pytest
 
 from vit_lessons.grade import grade
+from vit_lessons.grading import hidden
 
 from .grading_helpers import REPO, SUBMISSIONS, assert_gradescope_schema, submission
 
@@ -25,7 +26,7 @@ CASES = {
     "monkeypatch_numpy": (0, "largest |difference|"),
     "garbage": (0, "expected a numpy array"),
     "mutate_input": (0, "changed its input(s) image"),
-    "junk_output": (10, "all 12 tests passed"),
+    "junk_output": (10, f"all {len(hidden.cases('vit_forward'))} tests passed"),
 }
 
 

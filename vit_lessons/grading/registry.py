@@ -154,6 +154,15 @@ def denied_names(allowed: tuple[str, ...]) -> tuple[str, ...]:
                          if not n.startswith("_") and n not in keep}))
 
 
+def named_mistakes(name: str) -> list[tuple[str, str]]:
+    """(mistake, hint) of every known mistake the diagnostics of exercise ``name`` can name, in the order
+    its definition lists them (each once), e.g. for a chapter's list of what the grader recognises."""
+    from .mistakes import hint
+
+    names = dict.fromkeys(m for f in exercise(name).functions.values() for m in f.mistakes)
+    return [(m, hint(m)) for m in names]
+
+
 def public_cases(name: str) -> list[Case]:
     """The self-check's cases of exercise ``name``: one draw of each of its kinds of case."""
     ex = exercise(name)

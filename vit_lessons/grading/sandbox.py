@@ -152,6 +152,7 @@ class Sandbox:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        isolation.release(self.users)
 
 
 def _encode_inputs(value, arrays):
