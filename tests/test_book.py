@@ -3,6 +3,11 @@
 The build executes every chapter (``execute_notebooks: cache``: a clean clone executes them all, a
 second run reuses the cache in ``_build/.jupyter_cache``) and fails on any Sphinx warning, so a
 cell that raises, a missing glue key or a broken reference fails here with the build's log.
+
+The page conventions are checked on the sources and on the built pages: every chapter opens with its
+objectives and has two or three "Try it" questions whose answers quote computed values; every figure
+has a caption and alt text and its plotting code is folded; colour maps are one-ramp (greyscale- and
+colour-blind-safe); every citation resolves to an entry of references.bib and every entry is cited.
 """
 
 from __future__ import annotations
@@ -37,6 +42,19 @@ def chapters() -> list[str]:
     return names
 
 
+REFERENCES = "book/references"  # the bibliography page: no code, no figures, no math
+
+
+def pages() -> list[str]:
+    """The executed pages: the introduction and every chapter (not the bibliography)."""
+    return [name for name in chapters() if name != REFERENCES]
+
+
+def numbered_chapters() -> list[str]:
+    """The chapters proper: every page but the introduction (a map) and the bibliography."""
+    return pages()[1:]
+
+
 @functools.cache
 def build_book() -> Path:
     """Build the whole book once per test process (every module that needs the site shares it); fail
@@ -67,7 +85,7 @@ def article(soup: BeautifulSoup):
     return main
 
 
-@pytest.mark.parametrize("docname", chapters())
+@pytest.mark.parametrize("docname", pages())
 def test_page_has_figures_math_and_no_errors(built_book, docname):
     soup = page(built_book, docname)
     main = article(soup)
@@ -89,7 +107,7 @@ def test_page_has_figures_math_and_no_errors(built_book, docname):
         assert "Traceback" not in cell.get_text(), f"{docname}: a traceback in the output"
 
 
-@pytest.mark.parametrize("docname", chapters())
+@pytest.mark.parametrize("docname", pages())
 def test_glued_numbers_render_and_none_are_typed(built_book, docname):
     source = (REPO / f"{docname}.md").read_text(encoding="utf-8")
     roles = re.findall(r"\{glue:text\}`[^`]+`", source)  # the form the book uses; each renders a .pasted-text
@@ -123,3 +141,154 @@ def test_site_features(built_book):
     assert "mybinder.org/v2/gh/vit-lessons/vit-lessons" in html
     assert "colab.research.google.com/github/vit-lessons/vit-lessons" in html
     assert "THEBE_JS_URL" not in html, "sphinx-thebe is loaded although the book does not use it"
+
+
+
+# ---- the page conventions: objectives, try-it questions, figures, citations, colour maps ------------------
+CITE = re.compile(r"\{cite\}`([^`]+)`")
+CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", re.M | re.S)
+OBJECTIVES = re.compile(r"\A(?:---\n.*?\n---\n)?\s*# [^\n]+\n\n"
+                        r":::\{admonition\} In this chapter\n:class: objectives\n\n(?P<body>.*?)\n:::\n", re.S)
+TRY_IT = re.compile(r"^::::\{admonition\} Try it: (?P<title>[^\n]+)\n:class: tryit\n\n(?P<body>.*?)^::::$", re.M | re.S)
+# Colour maps readable in greyscale and with every common colour-vision deficiency (one luminance ramp)
+READABLE_CMAPS = {"viridis", "cividis", "magma", "inferno", "plasma", "gray", "gray_r", "Greys", "binary"}
+
+
+def source(docname: str) -> str:
+    return (REPO / f"{docname}.md").read_text(encoding="utf-8")
+
+
+def cells(text: str) -> list[tuple[dict, str]]:
+    """(metadata, code) of every code cell of a MyST notebook: its YAML block or ``:tags:`` line, and its code."""
+    out = []
+    for body in CODE_CELL.findall(text):
+        meta, code = {}, body
+        if body.startswith("---\n"):
+            head, _, code = body[4:].partition("\n---\n")
+            meta = yaml.safe_load(head) or {}
+        elif body.startswith(":tags:"):
+            head, _, code = body.partition("\n")
+            meta = {"tags": yaml.safe_load(head.split(":", 2)[2])}
+        out.append((meta, code))
+    return out
+
+
+@pytest.mark.parametrize("docname", numbered_chapters())
+def test_chapter_opens_with_its_objectives(docname):
+    match = OBJECTIVES.match(source(docname))
+    assert match, f"{docname}: no 'In this chapter' objectives block right under the title"
+    bullets = re.findall(r"^- you will ", match["body"], re.M)
+    assert 2 <= len(bullets) <= 4, f"{docname}: {len(bullets)} objectives, expected 2-4 '- you will ...' bullets"
+    assert re.search(r"About \d+ minutes \(reading and running\)", match["body"]), f"{docname}: no duration"
+    assert "Prerequisites:" in match["body"], f"{docname}: no prerequisites"
+
+
+@pytest.mark.parametrize("docname", numbered_chapters())
+def test_chapter_has_try_it_questions_answered_by_code(docname):
+    text = source(docname)
+    section = text.split("\n## Try it\n", 1)
+    assert len(section) == 2, f"{docname}: no '## Try it' section"
+    questions = list(TRY_IT.finditer(section[1]))
+    assert 2 <= len(questions) <= 3, f"{docname}: {len(questions)} try-it questions, expected 2 or 3"
+    for q in questions:
+        assert "Predict" in q["body"], f"{docname}: try-it '{q['title']}' asks for no prediction"
+        answer = re.search(r"^:::\{dropdown\} Answer\n(.*?)^:::$", q["body"], re.M | re.S)
+        assert answer, f"{docname}: try-it '{q['title']}' has no Answer dropdown"
+        assert "{glue:text}" in answer[1], f"{docname}: the answer to '{q['title']}' quotes no computed value"
+        after = section[1][q.end():].lstrip()
+        assert after.startswith("```{code-cell}"), f"{docname}: no code cell after try-it '{q['title']}'"
+
+
+@pytest.mark.parametrize("docname", numbered_chapters())
+def test_objectives_and_try_its_render(built_book, docname):
+    main = article(page(built_book, docname))
+    assert len(main.select(".admonition.objectives")) == 1, f"{docname}: objectives not rendered"
+    questions = main.select(".admonition.tryit")
+    assert 2 <= len(questions) <= 3, f"{docname}: {len(questions)} try-it boxes rendered"
+    for box in questions:
+        dropdown = box.select_one("details")
+        assert dropdown is not None and "Answer" in dropdown.get_text(), f"{docname}: a try-it without its answer"
+        assert dropdown.select(".pasted-text"), f"{docname}: an answer without a computed value"
+
+
+@pytest.mark.parametrize("docname", pages())
+def test_figure_cells_carry_a_caption_and_alt_text_and_fold_their_plotting(docname):
+    for meta, code in cells(source(docname)):
+        draws = re.search(r"\bplt\.(subplots|show|figure)\b|\bplots\.\w+\(", code)
+        figure = (meta.get("mystnb") or {}).get("figure") or {}
+        alt = ((meta.get("mystnb") or {}).get("image") or {}).get("alt", "")
+        if figure or alt:
+            assert len(str(figure.get("caption", ""))) > 20, f"{docname}: a figure without a caption:\n{code[:300]}"
+            assert str(figure.get("name", "")).startswith("fig-"), f"{docname}: a figure without a fig- name"
+            assert len(str(alt)) > 40, f"{docname}: a figure whose alt text says little:\n{code[:300]}"
+        if draws and re.search(r"\bplt\.(subplots|figure)\b", code):   # matplotlib written on the page: folded
+            assert set(meta.get("tags", [])) & {"hide-input", "remove-input"}, \
+                f"{docname}: a plotting cell not folded (hide-input):\n{code[:300]}"
+
+
+@pytest.mark.parametrize("docname", pages())
+def test_every_figure_has_alt_text_and_a_caption(built_book, docname):
+    main = article(page(built_book, docname))
+    for cell in main.select(".cell"):
+        images = cell.select(".cell_output img")
+        assert len(images) <= 1, f"{docname}: {len(images)} figures in one cell (one figure per cell)"
+        for img in images:
+            assert len(img.get("alt", "").strip()) > 40, f"{docname}: a figure without alt text: {img['src'][:60]}"
+            figure = img.find_parent("figure")
+            assert figure is not None, f"{docname}: a figure without a caption (alt: {img['alt'][:60]})"
+            caption = figure.select_one("figcaption")
+            assert caption is not None and len(caption.get_text(strip=True)) > 20, f"{docname}: an empty caption"
+
+
+@pytest.mark.parametrize("name", [*pages(), "vit_lessons/plots.py"])
+def test_colour_maps_are_readable_in_greyscale(name):
+    """Every colour map named in a chapter or in the plotting module is one of the one-ramp families, and no
+    line or bar is coloured red or green (the pair colour-blind readers cannot tell apart)."""
+    text = (REPO / name).read_text() if name.endswith(".py") else source(name)
+    named = set(re.findall(r"""cmap\s*=\s*["']([^"']+)["']""", text))
+    named |= set(re.findall(r"""CMAP\s*=\s*["']([^"']+)["']""", text))
+    assert named <= READABLE_CMAPS, f"{name}: colour maps {sorted(named - READABLE_CMAPS)}"
+    assert not re.search(r"""["'](red|green|#c44e52|#55a868)["']""", text), f"{name}: a red or green colour"
+
+
+def bib_keys() -> set[str]:
+    return set(re.findall(r"^@\w+\{([^,]+),", (REPO / "references.bib").read_text(), re.M))
+
+
+def test_bibliography_has_the_books_sources_and_every_entry_is_cited():
+    keys = bib_keys()
+    required = {"dosovitskiy2021vit", "abnar2020rollout", "chefer2021transformer", "caron2021dino", "touvron2021deit",
+                "steiner2022howtotrain", "beyer2022plain", "raghu2021vitsee", "darcet2024registers"}
+    assert required <= keys, sorted(required - keys)
+    cited = {key.strip() for name in chapters() for role in CITE.findall(source(name)) for key in role.split(",")}
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+    assert keys <= cited, f"in references.bib but never cited: {sorted(keys - cited)}"
+    for entry in re.split(r"\n(?=@)", (REPO / "references.bib").read_text()):
+        if entry.startswith("@"):
+            assert re.search(r"url\s*=\s*\{https://arxiv\.org/abs/\d{4}\.\d{5}\}", entry), entry[:80]
+
+
+@pytest.mark.parametrize("docname", pages())
+def test_every_citation_renders_as_a_link_to_its_entry(built_book, docname):
+    roles = CITE.findall(source(docname))
+    main = article(page(built_book, docname))
+    links = [a for a in main.select("a.reference.internal") if "references.html#" in a.get("href", "")]
+    assert len(links) >= sum(len(r.split(",")) for r in roles), f"{docname}: {len(roles)} citations, {len(links)} links"
+    references = page(built_book, REFERENCES)
+    for a in links:
+        target = a["href"].split("#", 1)[1]
+        assert references.find(id=target) is not None, f"{docname}: a citation links to a missing entry #{target}"
+    for node in main.select("pre, code, .cell_input"):
+        node.decompose()
+    shown = main.get_text(" ")
+    unresolved = [key for r in roles for key in r.split(",") if key.strip() in shown or "{cite}" in shown]
+    assert not unresolved, f"{docname}: citations shown as their keys: {unresolved}"
+
+
+def test_references_page_lists_every_entry_with_its_arxiv_link(built_book):
+    main = article(page(built_book, REFERENCES))
+    text = main.get_text(" ")
+    for key in bib_keys():
+        arxiv = re.search(rf"@\w+\{{{key},.*?url\s*=\s*\{{(https://arxiv\.org/abs/[\d.]+)\}}",
+                          (REPO / "references.bib").read_text(), re.S)[1]
+        assert main.find("a", href=arxiv) is not None or arxiv in text, f"{key}: {arxiv} not on the references page"

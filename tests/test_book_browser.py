@@ -28,7 +28,7 @@ from .browser import (
     serve_directory,
     wait_for_explorers,
 )
-from .test_book import REPO, build_book, chapters
+from .test_book import REPO, build_book, pages
 
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
@@ -41,7 +41,17 @@ def site_and_browser():
         yield base, browser
 
 
-@pytest.mark.parametrize("docname", chapters())
+# Every control a widget draws, with its accessible name as a screen reader computes it from aria-label,
+# aria-labelledby, a wrapping <label> or its own text; and whether Tab can reach it.
+CONTROLS = """() => [...document.querySelectorAll(
+    '.cell_output :is(input, select, button, textarea, [role=slider], [role=img][tabindex])')].map(e => ({
+  tag: e.tagName.toLowerCase() + (e.type ? '[' + e.type + ']' : ''),
+  name: (e.getAttribute('aria-label') || (e.labels && e.labels[0] ? e.labels[0].textContent : '')
+         || e.textContent || '').trim(),
+  reachable: e.tabIndex >= 0 && !e.disabled}))"""
+
+
+@pytest.mark.parametrize("docname", pages())
 def test_page_in_chromium(site_and_browser, docname):
     base, browser = site_and_browser
     session = open_page(browser, f"{base}/{docname}.html")
@@ -70,6 +80,7 @@ def test_page_in_chromium(site_and_browser, docname):
             page.locator("button.vitp-one").click()
             assert playground_numbers(page)["scale"] == 1, f"{docname}: the playground's s = 1 button did nothing"
             playground_matches_the_library(playground_numbers(page))
+        controls = page.evaluate(CONTROLS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{Path(docname).name}.png"), full_page=True)
     finally:
@@ -78,6 +89,10 @@ def test_page_in_chromium(site_and_browser, docname):
     assert math_errors == 0, f"{docname}: {math_errors} formulas MathJax could not typeset"
     assert images, f"{docname}: no figure"
     assert all(i["ok"] for i in images), f"{docname}: figures that did not load: {[i for i in images if not i['ok']]}"
+    unnamed = [c["tag"] for c in controls if not c["name"]]
+    unreachable = [c["tag"] + " " + c["name"] for c in controls if not c["reachable"]]
+    assert not unnamed, f"{docname}: widget controls without a label: {unnamed}"
+    assert not unreachable, f"{docname}: widget controls the keyboard cannot reach: {unreachable}"
 
 
 def test_the_book_embeds_its_widgets(site_and_browser):

@@ -184,12 +184,16 @@ def test_gradient_rollout_by_definition_and_targets():
     cfg = small_config()
     params, images = V.init_params(cfg, seed=5), _batch(cfg, 2)
     _, a, g = I.attention_gradients(params, images, cfg, target=[1, 2])
-    expected = I.token_map(I.rollout(np.clip(a * g, 0, None), "mean"), cfg)
+    # Chefer et al.: R = I, then R <- R + A_bar_l R for l = 1 ... L, A_bar_l = mean_heads max(A_l * grad_l, 0)
+    R = np.broadcast_to(np.eye(cfg.num_tokens), (2, cfg.num_tokens, cfg.num_tokens)).copy()
+    for layer in range(cfg.num_layers):
+        R = R + np.clip(a[layer] * g[layer], 0, None).mean(axis=-3) @ R
+    np.testing.assert_allclose(I.gradient_weighted_rollout(a, g), R, rtol=1e-5, atol=1e-7)
     got = I.gradient_rollout(params, images, cfg, target=[1, 2])
-    np.testing.assert_allclose(got, expected, atol=1e-6)
-    np.testing.assert_allclose(I.gradient_rollout(params, images[1], cfg, target=2), got[1], atol=1e-5)
+    np.testing.assert_allclose(got, I.token_map(R, cfg), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(I.gradient_rollout(params, images[1], cfg, target=2), got[1], rtol=1e-4, atol=1e-6)
     got_t = I.gradient_rollout(params, torch.from_numpy(images), cfg, target=torch.tensor([1, 2]))
-    np.testing.assert_allclose(got_t.numpy(), got, atol=1e-6)
+    np.testing.assert_allclose(got_t.numpy(), got, rtol=1e-5, atol=1e-7)
     predicted = V.forward(params, images, cfg).argmax(-1)
     np.testing.assert_allclose(I.gradient_rollout(params, images, cfg),
                                I.gradient_rollout(params, images, cfg, target=predicted), atol=1e-6)
@@ -197,6 +201,49 @@ def test_gradient_rollout_by_definition_and_targets():
         I.gradient_rollout(params, images[0], cfg, target=7)
     with pytest.raises(ValueError, match="expected the shape of attentions"):
         I.gradient_weighted_rollout(a, g[:1])
+
+
+def test_gradient_rollout_rows_do_not_sum_to_one_and_depend_on_the_logits_scale():
+    """Unlike rollout, R's rows exceed one, and scaling the head (the logits) by c changes the map's shape."""
+    cfg = small_config()
+    params, image = V.init_params(cfg, seed=5), _batch(cfg, 1)[0]
+    _, a, g = I.attention_gradients(params, image, cfg, target=1)
+    R = I.gradient_weighted_rollout(a, g)
+    assert np.all(R.sum(-1) > 1) and not np.allclose(R.sum(-1), R.sum(-1)[0])
+    scaled = dict(params, **{k: 50.0 * params[k] for k in ("head.weight", "head.bias")})
+    _, a50, g50 = I.attention_gradients(scaled, image, cfg, target=1)
+    np.testing.assert_allclose(a50, a, atol=1e-6)          # the attention does not see the head
+    np.testing.assert_allclose(g50, 50 * g, rtol=1e-4, atol=1e-9)  # the gradient scales with the logit
+    plain, big = (I.token_map(m, cfg) for m in (R, I.gradient_weighted_rollout(a50, g50)))
+    assert not np.allclose(big / big.sum(), plain / plain.sum(), rtol=1e-3)
+
+
+def test_gradient_rollout_of_a_model_without_a_head_is_refused():
+    cfg = small_config(num_classes=0)
+    params, image = V.init_params(cfg, seed=0), _batch(cfg, 1)[0]
+    with pytest.raises(ValueError, match="num_classes=0: this model has no head"):
+        I.gradient_rollout(params, image, cfg)
+    with pytest.raises(ValueError, match="no class logit to explain"):
+        I.attention_gradients(params, image, cfg, target=0)
+
+
+def test_token_map_exclude_self():
+    """A mean-pooled model's map with each token's own share (the diagonal) left out; a CLS model's is unchanged."""
+    cfg = small_config(image_size=(8, 12))                    # grid (2, 3), T = 7 with the CLS token
+    mean_cfg = cfg.replace(pool="mean")
+    M6 = np.arange(36.0).reshape(6, 6)
+    expected = (M6.sum(0) - np.diag(M6)) / 6
+    np.testing.assert_allclose(I.token_map(M6, mean_cfg, exclude_self=True), expected.reshape(2, 3))
+    np.testing.assert_allclose(I.token_map(M6, mean_cfg), M6.mean(0).reshape(2, 3))
+    # the identity (every token keeping all of itself) is flat with its diagonal, zero without it
+    np.testing.assert_allclose(I.token_map(np.eye(6), mean_cfg), np.full((2, 3), 1 / 6))
+    np.testing.assert_allclose(I.token_map(np.eye(6), mean_cfg, exclude_self=True), np.zeros((2, 3)))
+    M7 = np.arange(49.0).reshape(7, 7)
+    np.testing.assert_array_equal(I.token_map(M7, cfg, exclude_self=True), I.token_map(M7, cfg))
+    np.testing.assert_allclose(I.token_map(torch.from_numpy(M6), mean_cfg, exclude_self=True).numpy(),
+                               expected.reshape(2, 3))
+    with pytest.raises(ValueError, match="exclude_self='yes'"):
+        I.token_map(M6, mean_cfg, exclude_self="yes")
 
 
 # ---- masks and scores ----------------------------------------------------------------------------
@@ -270,6 +317,8 @@ def test_faithfulness_on_a_hand_made_set():
     assert result["rollout"]["mass"] == pytest.approx(np.mean(I.mass_on_object(rolled, on)), abs=1e-6)
     grad = I.gradient_rollout(params, data.images[:2], cfg, target=data.labels[:2])
     assert result["gradient_rollout"]["mass"] == pytest.approx(np.mean(I.mass_on_object(grad, on)), abs=1e-6)
+    for name in ("rollout", "gradient_rollout"):  # a CLS model: leaving its own share out changes nothing
+        assert result[f"{name}_without_self"] == result[name]
     assert result["accuracy"] == np.mean(V.forward(params, data.images[:2], cfg).argmax(-1) == [0, 1])
     with pytest.raises(ValueError, match="target='true'"):
         I.faithfulness(params, cfg, data, target="true")
@@ -314,8 +363,10 @@ def test_trained_models_find_the_object(name, one_torch_thread):
 
     Measured on these 300 images (min_overlap 0.5; chance 0.127), pointing / mass:
     shapes-cls:  last layer 0.98 / 0.58, rollout 0.97 / 0.34, gradient rollout 1.00 / 0.80;
-    shapes-mean: last layer 0.52 / 0.29, rollout 0.76 / 0.35, gradient rollout 0.85 / 0.13 (its map is
-    mostly the identity's uniform 1/N, see gradient_weighted_rollout).  The asserts keep wide margins.
+    shapes-mean: last layer 0.52 / 0.29, rollout 0.76 / 0.35, gradient rollout 0.85 / 0.13 (its plain map is
+    mostly the identity's uniform 1/N, see gradient_weighted_rollout); with each token's own share left
+    out, the mean-pooled model's gradient rollout puts far more of its mass on the object.  The asserts
+    keep wide margins.
     """
     from vit_lessons.checkpoints import load_pretrained
     from vit_lessons.data import make_shapes
@@ -331,3 +382,4 @@ def test_trained_models_find_the_object(name, one_torch_thread):
     assert result["cls_attention"]["pointing"] > chance + 0.2
     assert result["rollout"]["mass"] > result["uniform"]["mass"] + 0.1
     assert result["cls_attention"]["mass"] > result["uniform"]["mass"] + 0.08
+    assert result["gradient_rollout_without_self"]["mass"] > result["uniform"]["mass"] + 0.15

@@ -132,3 +132,34 @@ def test_patch_filter_pcs(model):
     assert data.min() == 0.0 and data.max() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="n=9"):
         plots.patch_filter_pcs(weight, n=9)
+
+
+def _texts(fig) -> str:
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts + [ax.title])
+
+
+@pytest.mark.parametrize("name", ["tiny", "ViT-B/16", "ViT-H/14"])
+def test_concept_diagrams_read_their_numbers_from_the_config(name):
+    cfg = V.preset(name)
+    block = plots.encoder_block_diagram(cfg)
+    text = _texts(block)
+    T, D, F, k, d = cfg.num_tokens, cfg.d_model, cfg.d_ff, cfg.num_heads, cfg.head_dim
+    for expected in (f"({T}, {D})", f"{D} -> {F} -> {D}", f"{k} heads of d = {d}", f"eps = {cfg.ln_eps:g}"):
+        assert expected in text, (expected, text)
+    assert text.count("LayerNorm") == 2 and text.count("+") >= 2  # two sub-layers, two additions
+    heads = plots.heads_diagram(cfg)
+    text = _texts(heads)
+    assert f"D = {D} features into {k} heads of d = D / {k} = {d}" in text
+    assert f"({T}, {k} x {d})" in text and f"U_msa ({D}, {D})" in text and f"({T}, {T})" in text
+    rectangles = [p for p in heads.axes[0].patches if type(p).__name__ == "Rectangle"]
+    assert len(rectangles) == 3 * k  # per head: its features, its attention matrix, its output
+    widths = {round(p.get_width(), 9) for p in rectangles if p.get_y() == 6.0}
+    assert len(widths) == 1  # every head gets the same share of the features
+    for fig in (block, heads):
+        FigureCanvasAgg(fig).print_png(io.BytesIO())  # renders
+
+
+def test_concept_diagrams_refuse_what_is_not_a_config():
+    for draw in (plots.encoder_block_diagram, plots.heads_diagram):
+        with pytest.raises(ValueError, match="cfg is a dict: expected a ViTConfig"):
+            draw({"d_model": 8})

@@ -83,8 +83,8 @@ def test_page_with_the_weights_shows_both_models(cache_with_weights):
     assert "prepared by the checkpoint's own preprocessing (resize to 224 x 224 (bilinear), rescale by 1/255" in text
     views = outputs(cells, "application/vnd.jupyter.widget-view+json")
     assert len(views) == 2 and text.count("embedded state") == 2   # an explorer per model
-    # the patch grids, the predictions, two rollout comparisons, DINO's heads
-    assert len(outputs(cells, "image/png")) >= 5
+    # the patch grids, the predictions, the maps of two photographs (one figure), DINO's heads
+    assert len(outputs(cells, "image/png")) == 4
 
 
 def test_page_without_the_weights_says_what_it_needs(tmp_path):

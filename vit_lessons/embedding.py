@@ -139,9 +139,11 @@ def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, 
 
     pos_embed: (num_prefix_tokens + gh*gw, D).  The prefix (CLS) rows are kept as they are;
     the grid rows are treated as a (gh, gw, D) image and resized to ``new_grid`` by one of
-    :data:`RESIZE_CONVENTIONS`: "bilinear" (``F.interpolate(mode="bilinear", align_corners=False)``),
-    "official" (``scipy.ndimage.zoom(order=1)``: corners aligned, as the paper's code) or "timm"
-    (``F.interpolate(mode="bicubic", antialias=True)``).
+    :data:`RESIZE_CONVENTIONS`: "bilinear", the default (PyTorch's ``F.interpolate(mode="bilinear",
+    align_corners=False)``: cell centres, the image's edges aligned), "official" (the paper's code,
+    ``scipy.ndimage.zoom(order=1)``: linear, the corner positions aligned) or "timm"
+    (``F.interpolate(mode="bicubic", antialias=True)``).  The three are different functions: resize a
+    checkpoint with the convention its own code used (chapter 13 measures the difference).
     Returns (num_prefix_tokens + new_gh * new_gw, D).
     """
     if convention not in RESIZE_CONVENTIONS:

@@ -231,3 +231,108 @@ def patch_filter_pcs(weight, n: int = 28, *, ncols: int = 7) -> Figure:
     fig.suptitle(f"first {n} principal components of the patch-embedding filters "
                  f"({100 * ratio.sum():.0f}% of their variance)", fontsize=9)
     return fig
+
+
+# ---- concept diagrams (chapters 4 and 5), drawn from a config: every number on them is the config's ----
+# Colours of lines and categories, the Okabe-Ito palette: told apart with every common colour-vision
+# deficiency (no red-green pair), and in a different grey each.
+LINE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
+# Signed values (an embedding's features, a difference): one luminance ramp, readable in greyscale.
+SIGNED_CMAP = "cividis"
+
+
+def _box(ax, x, y, w, h, text, *, face="white", fontsize=9):
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=face, edgecolor="0.2", lw=1))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _arrow(ax, start, end, **style):
+    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="0.2", lw=1.2, **style))
+
+
+def encoder_block_diagram(cfg: ViTConfig) -> Figure:
+    """The pre-LN encoder block of ``cfg`` (Eqs. 2 and 3 of the paper), bottom to top, with its shapes.
+
+    Two sub-layers, each reading a LayerNorm'd copy of the stream and adding its result back onto it:
+    LN -> multi-head attention -> (+), then LN -> MLP (D -> F -> D, GELU) -> (+).  The residual
+    stream runs up the left, touched only by the two additions.  T, D, F, the heads, d and epsilon
+    are read from ``cfg``.
+    """
+    if not isinstance(cfg, ViTConfig):
+        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    from matplotlib.patches import Circle
+
+    T, D, F, k, d = cfg.num_tokens, cfg.d_model, cfg.d_ff, cfg.num_heads, cfg.head_dim
+    fig, ax = _figure_and_axes(None, (5.6, 6.6))
+    ax.set_axis_off()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.6, 10.6)
+    stream, branch = 2.0, 6.4
+    ax.plot([stream, stream], [0.4, 9.6], color="0.2", lw=2.2)  # the residual stream
+    ax.text(stream - 0.25, 5.0, "residual stream", rotation=90, ha="right", va="center", fontsize=8, color="0.3")
+    _box(ax, stream, 0.0, 3.2, 0.7, f"z_(l-1)   ({T}, {D})", face="#f0f0f0")
+    _box(ax, stream, 10.0, 3.2, 0.7, f"z_l   ({T}, {D})", face="#f0f0f0")
+    layers = [(1.4, f"LayerNorm  (eps = {cfg.ln_eps:g})", LINE_COLOURS[4]),
+              (2.7, f"multi-head attention\n{k} heads of d = {d}", LINE_COLOURS[0]),
+              (5.4, f"LayerNorm  (eps = {cfg.ln_eps:g})", LINE_COLOURS[4]),
+              (6.9, f"MLP  {D} -> {F} -> {D}\nGELU between", LINE_COLOURS[1])]
+    for y, text, colour in layers:
+        _box(ax, branch, y, 4.6, 0.9 if "\n" in text else 0.6, text, face=colour + "40", fontsize=8.5)
+    for (y0, *_), (y1, *_) in ((layers[0], layers[1]), (layers[2], layers[3])):
+        _arrow(ax, (branch, y0 + 0.3), (branch, y1 - 0.45))
+    for y_from, y_add, y_read, label in ((2.7, 4.0, 0.8, "z'_l = z_(l-1) + MSA(LN(z_(l-1)))   (2)"),
+                                         (6.9, 8.4, 4.6, "z_l = z'_l + MLP(LN(z'_l))   (3)")):
+        ax.annotate("", xy=(branch, layers[0 if y_read < 1 else 2][0] - 0.3), xytext=(stream, y_read),
+                    arrowprops=dict(arrowstyle="->", color="0.2", lw=1.2, connectionstyle="angle,angleA=0,angleB=90"))
+        ax.annotate("", xy=(stream + 0.25, y_add), xytext=(branch, y_from + 0.45),
+                    arrowprops=dict(arrowstyle="->", color="0.2", lw=1.2, connectionstyle="angle,angleA=90,angleB=0"))
+        ax.add_patch(Circle((stream, y_add), 0.25, facecolor="white", edgecolor="0.2", lw=1.2, zorder=3))
+        ax.text(stream, y_add, "+", ha="center", va="center", fontsize=11, zorder=4)
+        ax.text(stream + 0.4, y_add + 0.35, label, fontsize=7.5, color="0.25")
+    ax.set_title(f"{cfg.name or 'the'} pre-LN encoder block: T = {T} tokens of D = {D}", fontsize=10)
+    return fig
+
+
+def heads_diagram(cfg: ViTConfig) -> Figure:
+    """How multi-head attention splits the D features into heads and merges them back (chapter 4).
+
+    Top: q (and k, v alike), (T, D), cut along the features into ``num_heads`` blocks of d = D / heads.
+    Middle: each head's own (T, T) attention A_h = softmax(q_h k_h^T / sqrt(d)) and output A_h v_h, (T, d).
+    Bottom: the outputs concatenated back to (T, heads * d) = (T, D), then mixed by U_msa (D, D).
+    Every number is read from ``cfg``; one colour per head (viridis: distinct in greyscale too).
+    """
+    if not isinstance(cfg, ViTConfig):
+        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    T, D, k, d = cfg.num_tokens, cfg.d_model, cfg.num_heads, cfg.head_dim
+    colours = colormaps["viridis"](np.linspace(0.15, 0.95, k))
+    fig, ax = _figure_and_axes(None, (7.2, 5.0))
+    ax.set_axis_off()
+    ax.set_xlim(-1.8, 10.4)
+    ax.set_ylim(-0.8, 7.6)
+    width = 9.0 / k
+    for h in range(k):
+        x = h * width
+        ax.add_patch(Rectangle((x, 6.0), width, 0.8, facecolor=colours[h], edgecolor="white"))
+        if k <= 8 or h in (0, k - 1):  # feature ranges where they fit
+            ax.text(x + width / 2, 6.4, f"{h * d}..{(h + 1) * d - 1}", ha="center", va="center",
+                    fontsize=7 if k <= 8 else 5.5, color="white" if h < k / 2 else "black")
+        side = min(0.8 * width, 1.3)
+        ax.add_patch(Rectangle((x + (width - side) / 2, 3.2), side, side, facecolor=colours[h], alpha=0.55,
+                               edgecolor="0.2"))
+        ax.text(x + width / 2, 3.2 + side / 2, f"A_{h + 1}", ha="center", va="center", fontsize=8)
+        _arrow(ax, (x + width / 2, 5.95), (x + width / 2, 3.25 + side))
+        _arrow(ax, (x + width / 2, 3.15), (x + width / 2, 1.55))
+        ax.add_patch(Rectangle((x, 0.7), width, 0.8, facecolor=colours[h], edgecolor="white"))
+    ax.text(-0.2, 6.4, f"q, k, v\n({T}, {D})", ha="right", va="center", fontsize=8.5)
+    ax.text(-0.2, 3.2 + min(0.8 * width, 1.3) / 2, f"per head\n({T}, {T})", ha="right", va="center", fontsize=8.5)
+    ax.text(-0.2, 1.1, f"A_h v_h, concat\n({T}, {k} x {d})", ha="right", va="center", fontsize=8.5)
+    ax.text(4.5, 7.25, f"split the D = {D} features into {k} heads of d = D / {k} = {d}", ha="center", fontsize=9)
+    ax.text(4.5, -0.3, f"merge: concatenate back to ({T}, {D}), then x U_msa ({D}, {D})", ha="center", fontsize=9)
+    ax.set_title(f"{cfg.name or 'multi-head attention'}: {k} heads", fontsize=10)
+    return fig

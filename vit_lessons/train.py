@@ -300,16 +300,54 @@ def _start(cfg: ViTConfig, seed: int, init: dict | None, trainable, optimizer: s
 
 def evaluate(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 500) -> float:
     """Accuracy of the ViT ``params`` on ``data`` (the fraction of argmax logits equal to the label),
-    computed with torch float32 on the CPU."""
+    computed with torch float32 on the CPU (:func:`evaluate_loss` gives the cross-entropy too)."""
+    return evaluate_loss(params, cfg, data, batch_size)[0]
+
+
+def evaluate_loss(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 500) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of the ViT ``params`` on ``data``, torch float32 on the CPU."""
     import torch
+    import torch.nn.functional as F
 
     tparams = to_torch(params, dtype=torch.float32)
-    correct = 0
+    correct, total_loss = 0, 0.0
     with torch.no_grad():
         for at in range(0, len(data), batch_size):
             logits = forward(tparams, torch.from_numpy(data.images[at:at + batch_size]), cfg)
-            correct += int((logits.argmax(-1).numpy() == data.labels[at:at + batch_size]).sum())
-    return correct / len(data)
+            labels = torch.from_numpy(data.labels[at:at + batch_size])
+            correct += int((logits.argmax(-1) == labels).sum())
+            total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+    return correct / len(data), total_loss / len(data)
+
+
+WARMUP_COMPARISON = dict(warmups=(TRAIN_DEFAULTS["warmup"], 0), seeds=(0, 1, 2))
+
+
+def warmup_comparison(warmups=WARMUP_COMPARISON["warmups"], seeds=WARMUP_COMPARISON["seeds"], pool: str = "cls",
+                      progress: bool = False) -> dict:
+    """The shipped recipe (:data:`TRAIN_DEFAULTS`) trained with each warm-up length and each seed, the rest
+    unchanged: the same training images (``data_seed``), the same initialisation and batch order per seed.
+
+    Returns a JSON-ready record: the settings, and per run the warm-up, the seed, the held-out accuracy
+    and cross-entropy (``test_size`` images of ``test_seed``), the per-step training loss and the seconds.
+    """
+    for w in warmups:
+        check_int("warmups", w, 0, TRAIN_DEFAULTS["steps"], why="each at most the recipe's steps")
+    cfg = shapes_config(pool)
+    d = TRAIN_DEFAULTS
+    data = make_shapes(d["steps"] * d["batch_size"], d["data_seed"], image_size=cfg.image_size[0])
+    test = make_shapes(d["test_size"], d["test_seed"], image_size=cfg.image_size[0])
+    runs = []
+    for seed in seeds:
+        for w in warmups:
+            result = train(cfg, steps=d["steps"], batch_size=d["batch_size"], lr=d["lr"],
+                           weight_decay=d["weight_decay"], warmup=w, seed=seed, data=data, threads=d["threads"],
+                           progress=progress)
+            accuracy, loss = evaluate_loss(result.params, cfg, test)
+            runs.append(dict(warmup=w, seed=seed, test_accuracy=accuracy, test_loss=loss,
+                             train_loss=[round(v, 5) for v in result.history["loss"]],
+                             seconds=round(result.seconds, 2)))
+    return dict(recipe={k: v for k, v in d.items()}, pool=pool, warmups=list(warmups), seeds=list(seeds), runs=runs)
 
 
 # ---- the comparison baseline ---------------------------------------------------------------------
@@ -377,6 +415,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=None, help="checkpoint path (.safetensors); the .json record goes next to it")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--warmup-comparison", metavar="JSON", default=None,
+                   help="instead of one run: the recipe with and without warm-up, several seeds (warmup_comparison), "
+                        "the record written to JSON")
     return p
 
 
@@ -388,6 +429,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     a = _parser().parse_args(argv)
+    if a.warmup_comparison:
+        record = dict(command=shlex.join(["python", "-m", "vit_lessons.train", *argv]), torch=torch.__version__,
+                      **warmup_comparison(pool=a.pool, progress=not a.no_progress))
+        Path(a.warmup_comparison).write_text(json.dumps(record, indent=1) + "\n")
+        return record
     if a.test_seed == a.data_seed:
         raise ValueError(f"--test-seed={a.test_seed}: must differ from --data-seed (the split must be held out)")
     cfg = shapes_config(a.pool, **{k: getattr(a, k) for k in RECIPE})

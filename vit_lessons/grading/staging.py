@@ -10,7 +10,7 @@
   definition to raise
   ``PermissionError("vit_lessons.forward is not allowed in exercise 7: write it yourself ...")``.  The
   originals do not exist in the learner's process, so no alias, ``vars()``, ``sys.modules``, ``gc`` walk
-  or library function that composes them (``vit_lessons.model.forward_steps``) reaches them.
+  or library function that composes them (``vit_lessons.interpret.attention_gradients``) reaches them.
 """
 
 from __future__ import annotations

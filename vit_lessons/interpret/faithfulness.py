@@ -112,7 +112,10 @@ def faithfulness(params: dict, cfg: ViTConfig, shapes_data, *, min_overlap: floa
     images whose object has no such patch are left out (counted in ``"skipped"``).
     Methods: ``"cls_attention"`` (last layer, mean over heads), ``"rollout"`` (head mean, ``discard_ratio``),
     ``"gradient_rollout"`` (for the true class with ``target="label"``, the predicted one with
-    ``"predicted"``); for a mean-pooled model the maps are means over patch rows (see :func:`token_map`).
+    ``"predicted"``); for a mean-pooled model the maps are means over patch rows (see :func:`token_map`),
+    and ``"rollout_without_self"`` / ``"gradient_rollout_without_self"`` are the same two rollouts read
+    with each token's own share left out (``token_map(..., exclude_self=True)``; for a CLS model they
+    equal the plain ones).
     ``"uniform"`` is a map that knows nothing: a random patch hits the object with probability = the
     fraction of patches on the object, and a flat map puts that same share of its mass on it.
     Returns {method: {"pointing": accuracy, "mass": mean share of mass on the object}, ...,
@@ -130,7 +133,7 @@ def faithfulness(params: dict, cfg: ViTConfig, shapes_data, *, min_overlap: floa
     check_int("batch_size", batch_size, 1)
     on = object_patches(np.asarray(masks), cfg, min_overlap)  # (N, gh, gw)
     scored = np.flatnonzero(on.any(axis=(-2, -1)))
-    names = ("cls_attention", "rollout", "gradient_rollout")
+    names = ("cls_attention", "rollout", "gradient_rollout", "rollout_without_self", "gradient_rollout_without_self")
     maps = {name: [] for name in names}
     correct = 0
     for start in range(0, len(scored), batch_size):
@@ -139,8 +142,10 @@ def faithfulness(params: dict, cfg: ViTConfig, shapes_data, *, min_overlap: floa
                                            target=labels[idx] if target == "label" else None)
         correct += int((logits.argmax(-1) == labels[idx]).sum())
         maps["cls_attention"].append(cls_attention(a, cfg))
-        maps["rollout"].append(token_map(rollout(a, "mean", discard_ratio), cfg))
-        maps["gradient_rollout"].append(token_map(gradient_weighted_rollout(a, g, discard_ratio), cfg))
+        rolled, weighted = rollout(a, "mean", discard_ratio), gradient_weighted_rollout(a, g, discard_ratio)
+        for name, matrix in (("rollout", rolled), ("gradient_rollout", weighted)):
+            maps[name].append(token_map(matrix, cfg))
+            maps[f"{name}_without_self"].append(token_map(matrix, cfg, exclude_self=True))
     on = on[scored]
     result = {}
     for name in names:

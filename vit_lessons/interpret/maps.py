@@ -7,15 +7,16 @@ map                             ->  DINO mask (the smallest set of patches holdi
 
 Attention rollout (Abnar & Zuidema, 2020) treats each layer as mixing its input tokens: the
 residual connection keeps half of every token (A_hat = 0.5 A + 0.5 I, rows re-normalised) and
-layers compose by matrix product, later layers on the left.  Gradient rollout (in the spirit of
-Chefer et al., 2021) first weights each layer's attention by the gradient of the target logit
-with respect to that same attention, keeping only positive contributions.
+layers compose by matrix product, later layers on the left.  Gradient rollout is Chefer et al.'s
+rule (ICCV 2021, the gradient-weighted variant of their CVPR 2021 relevance propagation): per layer
+A_bar_l = mean over heads of max(A_l * dy/dA_l, 0), and R <- R + A_bar_l R from R = I; its rows do
+not sum to one, and since A_bar_l scales with the logits, so does everything but R's identity.
 
 A map is read off for a CLS model from the CLS token's row (its patch columns); a mean-pooled
 model has no CLS token and its output is the mean of all patch tokens, so its map is the mean
-over the patch rows.  Maps are (gh, gw) = ``cfg.grid_size``, which need not be square.
-Everything but :func:`attention_gradients` (torch autograd) runs on numpy arrays and torch
-tensors alike.
+over the patch rows, with or without each token's own share (``token_map(..., exclude_self=True)``).
+Maps are (gh, gw) = ``cfg.grid_size``, which need not be square.  Everything but
+:func:`attention_gradients` (torch autograd) runs on numpy arrays and torch tensors alike.
 """
 
 from __future__ import annotations
@@ -117,23 +118,37 @@ def rollout(attentions, head_fusion: str = "mean", discard_ratio: float = 0.0):
     return result
 
 
-def token_map(matrix, cfg: ViTConfig):
+def token_map(matrix, cfg: ViTConfig, exclude_self: bool = False):
     """A token-to-token matrix read as a map over the patch grid.
 
-    matrix: (..., T, T), e.g. one layer's attention or a rollout.
+    matrix: (..., T, T), e.g. one layer's attention or a rollout R (row i: what output token i is
+    made of, column j: input token j).
     Returns (..., gh, gw) with (gh, gw) = ``cfg.grid_size``:
     - a CLS model: the CLS token's row, patch columns only (what the CLS token takes from each
-      patch; its share of itself is left out, so the map sums to less than 1);
+      patch; its share of itself is left out, so the map sums to less than 1).  ``exclude_self``
+      changes nothing here: the CLS token's own share is never on the patch grid.
     - a mean-pooled model (no CLS token; the output is the mean of the patch tokens): the mean over
-      the patch rows, i.e. what the pooled output takes from each patch (the map sums to 1 when
-      the rows do).
+      the patch rows.  By default each row keeps its diagonal, so the map answers "what is the
+      pooled output made of?" (it sums to 1 when the rows do); in a rollout that diagonal is each
+      token's own share carried by the residual stream, about the same for every patch, and it
+      dominates the map.  With ``exclude_self=True`` the diagonal is left out: the map answers
+      "how much does each patch give to the *other* tokens?", what attention moved between patches.
     """
     T, k = cfg.num_tokens, cfg.num_prefix_tokens
     shape = tuple(getattr(matrix, "shape", ()))
     if len(shape) < 2 or shape[-2:] != (T, T):
         raise ValueError(f"matrix has shape {shape}: expected (..., {T}, {T}) for this config (T = num_tokens)")
+    if not isinstance(exclude_self, bool):
+        raise ValueError(f"exclude_self={exclude_self!r}: expected True or False")
     xp = namespace(matrix)
-    row = matrix[..., 0, k:] if cfg.pool == "cls" else xp.mean(matrix[..., k:, k:], axis=-2)
+    if cfg.pool == "cls":
+        row = matrix[..., 0, k:]
+    else:
+        patches = matrix[..., k:, k:]
+        if exclude_self:
+            off = 1 - xp.eye(T - k, dtype=patches.dtype, device=device(patches))
+            patches = patches * off
+        row = xp.mean(patches, axis=-2)
     return xp.reshape(row, (*shape[:-2], *cfg.grid_size))
 
 
@@ -167,6 +182,10 @@ def attention_gradients(params: dict, images, cfg: ViTConfig, target=None):
     """
     import torch
 
+    if cfg.num_classes == 0:
+        raise ValueError("cfg.num_classes=0: this model has no head (its output is features, e.g. DINO's), so "
+                         "there is no class logit to explain; gradient rollout needs a classifier "
+                         "(use rollout or cls_attention instead)")
     check_images(images, cfg)  # before the conversion below, which would hide what was passed
     check_params(params, cfg)
     x = images.detach().clone() if is_torch(images) else torch.tensor(np.asarray(images))
@@ -198,32 +217,44 @@ def _targets(target, logits, cfg: ViTConfig):
 
 
 def gradient_weighted_rollout(attentions, gradients, discard_ratio: float = 0.0):
-    """Rollout of the gradient-weighted attention: R from max(A_l * dy/dA_l, 0) averaged over heads.
+    """Chefer et al.'s gradient rollout: R <- R + A_bar_l R over the layers, first to last, from R = I.
 
-    attentions, gradients: (L, ..., heads, T, T), layer l of one paired with layer l of the other.
-    Returns (..., T, T) as :func:`rollout` (every row sums to 1).  The weighted matrices are small
-    (gradients are), so A_hat is close to I and R is close to I plus the sum over layers of the
-    weighted attention.  A CLS model's map leaves the identity's share out (the CLS token's own
-    column); a mean-pooled model's map, the mean over patch rows, keeps it: a uniform 1/N per patch
-    on which the gradient signal sits, so that map points at the right patch but its mass on the
-    object stays near the uniform share.
+    attentions, gradients: (L, ..., heads, T, T), layer l of one paired with layer l of the other
+    (gradients[l] = d y / d A_l for the logit y being explained).
+    A_bar_l = mean over heads of max(A_l * dy/dA_l, 0) (the positive gradient-weighted attention),
+    with the lowest ``discard_ratio`` of its off-diagonal entries zeroed first (:func:`discard_lowest`).
+    Returns R = (I + A_bar_L) ... (I + A_bar_1), shape (..., T, T).  Unlike :func:`rollout` its rows
+    do not sum to one, and R is not invariant to the logits' scale: multiplying the logit by c
+    multiplies every A_bar_l by c, so R - I has a term in c, one in c^2, ... up to c^L, and the
+    shape of a map, not only its size, changes with c.  A CLS model's map leaves R's identity out
+    (the CLS token's own column); a mean-pooled model's map keeps it unless ``exclude_self``
+    (see :func:`token_map`): a flat 1/N per patch on which the gradient signal sits.
     """
     a, g = _stacked(attentions), _stacked(gradients)
     if tuple(a.shape) != tuple(g.shape):
         raise ValueError(f"gradients has shape {tuple(g.shape)}: expected the shape of attentions {tuple(a.shape)}")
+    _check_square("attentions", a, 4, "(L, ..., heads, T, T)")
     xp = namespace(a)
-    return rollout(xp.clip(a * g, min=0.0), "mean", discard_ratio)
+    weighted = discard_lowest(xp.mean(xp.clip(a * g, min=0.0), axis=-3), discard_ratio)  # (L, ..., T, T)
+    eye = xp.eye(weighted.shape[-1], dtype=weighted.dtype, device=device(weighted))
+    result = eye + weighted[0, ...]
+    for layer in range(1, weighted.shape[0]):
+        result = result + xp.matmul(weighted[layer, ...], result)
+    return result
 
 
-def gradient_rollout(params: dict, images, cfg: ViTConfig, target=None, discard_ratio: float = 0.0):
-    """Gradient-weighted attention rollout as a patch-grid map.
+def gradient_rollout(params: dict, images, cfg: ViTConfig, target=None, discard_ratio: float = 0.0,
+                     exclude_self: bool = False):
+    """Gradient rollout (Chefer et al.) as a patch-grid map.
 
     images: (H, W, C) or (B, H, W, C).  target: None (predicted class), an int, or (B,) ints.
+    exclude_self: for a mean-pooled model, leave each token's own share out (see :func:`token_map`).
     Returns (gh, gw) or (B, gh, gw), numpy for numpy images (see :func:`attention_gradients`,
-    :func:`gradient_weighted_rollout` and :func:`token_map`).
+    :func:`gradient_weighted_rollout` and :func:`token_map`).  The map's shape depends on the
+    logits' scale (see :func:`gradient_weighted_rollout`): it is not normalised.
     """
     _, attentions, gradients = attention_gradients(params, images, cfg, target)
-    return token_map(gradient_weighted_rollout(attentions, gradients, discard_ratio), cfg)
+    return token_map(gradient_weighted_rollout(attentions, gradients, discard_ratio), cfg, exclude_self)
 
 
 def dino_mask(scores, fraction: float = 0.6):

@@ -30,15 +30,17 @@ def _rebuilt():
 WAYS = [
     lambda: V,  # an alias: lib.forward
     lambda: type("lib", (), {"forward": staticmethod(vars(V)["forw" + "ard"])}),
-    lambda: type("lib", (), {"forward": staticmethod(lambda p, x, c: sys.modules["vit_lessons.model"]
-                                                     .forward_steps(p, x, c)[0])}),
+    lambda: type("lib", (), {"forward": staticmethod(lambda p, x, c: __builtins__["__import__"](
+        "vit_lessons.interpret.maps", fromlist=["x"]).attention_gradients(p, x, c)[0])}),
     lambda: type("lib", (), {"forward": staticmethod(operator.attrgetter("model.forw" + "ard")(V))}),
     lambda: type("lib", (), {"forward": staticmethod(functools.reduce(getattr, ["model", "forw" + "ard"], V))}),
     lambda: type("lib", (), {"forward": staticmethod(runpy.run_module("vit_lessons.model")["forw" + "ard"])}),
     lambda: type("lib", (), {"forward": staticmethod(next(
         o for o in gc.get_objects() if callable(o) and getattr(o, "__name__", "") == "forw" + "ard"
         and str(getattr(o, "__module__", "")).startswith("vit_lessons")))}),
-    lambda: type("lib", (), {"forward": staticmethod(lambda p, x, c: V.interpret.forward_steps(p, x, c)[0])}),
+    lambda: type("lib", (), {"forward": staticmethod(lambda p, x, c: sys.modules["vit_lessons.interpret"]
+                                                     .attention_gradients(p, x, c)[0] if __builtins__["__import__"](
+        "vit_lessons.interpret") else None)}),
     lambda: __builtins__["__import__"]("vit_lessons"),
     lambda: type("lib", (), {"forward": staticmethod(helper.found("forw" + "ard"))}),
     _original_library,
