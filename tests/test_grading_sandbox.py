@@ -77,7 +77,8 @@ def test_forbidden_functions_are_denied_however_reached(tmp_path, layers):
         assert test["score"] == 0, (number, test["output"])
         messages = case_messages(test)
         denied = [m for m in messages if f"not allowed in exercise {int(number)}: write it yourself" in m]
-        others = [m for m in messages if m not in denied]
+        # the cases that must raise ValueError are no attack: the attack gives them a value, and loses them
+        others = [m for m in messages if m not in denied and not m.startswith("should raise ValueError")]
         # exercise 7 tries the grader's original library too: unreachable, whatever the error says
         assert len(others) <= (1 if number == "07" else 0), (number, others)
 

@@ -133,6 +133,9 @@ def _status_message(outcome: Outcome) -> str | None:
                 f"{status})")
     if outcome.status == "not_run":
         return "not run: the time limit was used up by earlier cases"
+    if outcome.status == "not_started":
+        return ("not run: the time limit was reached before the first test started (importing your file and "
+                "what it runs at its top level took that long)")
     if outcome.status == "error" and (outcome.error or {}).get("type") == "NotImplementedError":
         return "not implemented yet (the stub still raises NotImplementedError)"
     return None

@@ -50,7 +50,8 @@ SYSTEM_READ = ("/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/pro
 
 @dataclass
 class Outcome:
-    """What one case gave: ``status`` is "value", "error", "timeout", "crashed" or "not_run"."""
+    """What one case gave: ``status`` is "value", "error", "timeout", "crashed", "not_run" or
+    "not_started" (the time limit came before any case started)."""
 
     status: str
     value: object = None
@@ -408,7 +409,9 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
             break
     info["stdout"] = printed[:MAX_PRINTED].decode("utf-8", "replace")
     info["seconds"] = time.monotonic() - start
-    return [o if o is not None else Outcome("not_run") for o in outcomes], info
+    # a case left over was not run: after others used up the time, or before any started (a slow import)
+    left_over = "not_run" if any(o is not None for o in outcomes) else "not_started"
+    return [o if o is not None else Outcome(left_over) for o in outcomes], info
 
 
 def _collect(run: dict, pending: list[int], outcomes: list, info: dict) -> list[int]:
