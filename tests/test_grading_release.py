@@ -13,6 +13,7 @@ def test_release_bundle_has_no_solutions_and_no_hidden_tests(tmp_path):
     files = {str(p) for p in release(out)}
     assert "_config.yml" in files and "_toc.yml" in files and "vit_lessons/grading/selfcheck.py" in files
     assert "exercises/ex07_vit_forward.py" in files and "book/index.md" in files
+    assert "_ext/parallel_chapters.py" in files  # the bundle's book builds with the same configuration
     assert "LICENSE" in files and "pyproject.toml" in files and "README.md" in files
     assert not (out / "solutions").exists()
     assert not (out / "vit_lessons" / "grading" / "hidden").exists()

@@ -1,11 +1,11 @@
 """Write the learner's bundle: ``python -m vit_lessons.release OUT_DIR``.
 
-The bundle holds the book's sources (``_config.yml``, ``_toc.yml``, ``book/``), the ``vit_lessons`` package
-WITHOUT the grader's hidden tests (``vit_lessons/grading/hidden/``), the exercise stubs (``exercises/``,
-with the public self-checks of ``vit_lessons.grading``), ``README.md``, ``LICENSE``, ``requirements*.txt``
-and ``pyproject.toml``.  The chapters' solution boxes (dropdowns that include ``solutions/``) are taken out
-of the bundle's copy of the book.  It never holds ``solutions/`` or the hidden tests; ``tests/test_grading_release.py``
-proves both absences.  OUT_DIR must not exist yet, or be empty.
+The bundle holds the book's sources (``_config.yml``, ``_toc.yml``, ``book/``, the build's extension
+``_ext/``), the ``vit_lessons`` package WITHOUT the grader's hidden tests (``vit_lessons/grading/hidden/``),
+the exercise stubs (``exercises/``, with the public self-checks of ``vit_lessons.grading``), ``README.md``,
+``LICENSE``, ``requirements*.txt`` and ``pyproject.toml``.  The chapters' solution boxes (dropdowns that
+include ``solutions/``) are taken out of the bundle's copy of the book.  It never holds ``solutions/`` or the
+hidden tests; ``tests/test_grading_release.py`` proves both absences.  OUT_DIR must not exist yet, or be empty.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FILES = ("_config.yml", "_toc.yml", "README.md", "requirements.txt", "requirements-dev.txt", "pyproject.toml",
          "LICENSE")
-DIRS = ("book", "vit_lessons", "exercises")
+DIRS = ("book", "_ext", "vit_lessons", "exercises")
 #: never copied, wherever they appear
 EXCLUDED_DIRS = {"hidden", "__pycache__", "_build", ".ipynb_checkpoints", "solutions", ".pytest_cache"}
 EXCLUDED_SUFFIXES = (".pyc", ".ipynb")
