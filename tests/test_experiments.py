@@ -12,11 +12,39 @@ from vit_lessons import experiments as X
 TINY = dict(X.SWEEP, sizes=(40, 80), seeds=(0,), max_steps=3, batch_size=16, test_size=50)
 
 
-def test_budget_rule_is_passes_capped_by_steps():
-    assert X.steps_for(500) == min(X.SWEEP["max_steps"], -(-X.SWEEP["epochs"] * 500 // X.SWEEP["batch_size"]))
-    assert X.steps_for(max(X.SWEEP["sizes"])) == X.SWEEP["max_steps"]
-    assert X.steps_for(1, dict(X.SWEEP, epochs=1, batch_size=64)) == 1
-    assert [X.steps_for(s) for s in X.SWEEP["sizes"]] == sorted(X.steps_for(s) for s in X.SWEEP["sizes"])
+def test_budget_rule_is_passes_with_a_floor_and_a_cap():
+    S = X.SWEEP
+    for size in (1, 100, 500, 1000, 2000, 3000, 10 ** 7):
+        passes = -(-S["epochs"] * size // S["batch_size"])
+        assert X.steps_for(size) == min(S["max_steps"], max(S["min_steps"], passes)), size
+    assert X.steps_for(10 ** 7) == S["max_steps"] and X.steps_for(1) == S["min_steps"]
+    assert X.steps_for(1, dict(S, epochs=1, batch_size=64, min_steps=1)) == 1
+    assert X.steps_for(640, {k: v for k, v in S.items() if k != "min_steps"} | dict(epochs=1, batch_size=64)) == 10
+    # within the sweep the cap does not bind, and the largest set gets its passes, above the floor
+    steps = [X.steps_for(s) for s in S["sizes"]]
+    assert steps == sorted(steps) and max(steps) < S["max_steps"]
+    assert X.steps_for(max(S["sizes"])) == -(-S["epochs"] * max(S["sizes"]) // S["batch_size"]) > S["min_steps"]
+
+
+def test_training_sets_are_prefixes_drawn_chunk_by_chunk():
+    small, large = X.training_images(300), X.training_images(700)
+    assert len(small) == 300 and len(large) == 700
+    np.testing.assert_array_equal(small.images, large.images[:300])
+    np.testing.assert_array_equal(small.labels, large.labels[:300])
+    # the same images whatever the sweep's largest size, and a small set draws only the chunks it uses
+    other = dict(X.SWEEP, sizes=(300, 64000))
+    X._shapes.cache_clear()
+    np.testing.assert_array_equal(X.training_images(300, other).images, small.images)
+    assert X._shapes.cache_info().currsize == -(-300 // X.SWEEP["chunk"])
+    # chunks are different images (independent seeds), and so are the held-out splits
+    chunk = X.SWEEP["chunk"]
+    assert not np.array_equal(large.images[:chunk], large.images[chunk:2 * chunk])
+    test, validation = X.held_out_images(split="test"), X.held_out_images(split="validation")
+    assert len(test) == len(validation) == X.SWEEP["test_size"]
+    assert not np.isclose(test.images[:, None, :4, :4], large.images[None, :, :4, :4]).all(axis=(2, 3, 4)).any()
+    assert not np.isclose(test.images[:, None, :4, :4], validation.images[None, :, :4, :4]).all(axis=(2, 3, 4)).any()
+    with pytest.raises(ValueError, match="split='train'"):
+        X.held_out_images(split="train")
 
 
 @pytest.mark.parametrize("model", sorted(X.MODEL_SIZES))
@@ -26,6 +54,12 @@ def test_a_tiny_point_runs_and_is_deterministic(model):
     assert a["model"] == model and a["size"] == 40 and a["steps"] == 3
     assert 0.0 <= a["test_accuracy"] <= 1.0 and 0.0 <= a["train_accuracy"] <= 1.0
     assert a["test_accuracy"] * TINY["test_size"] == pytest.approx(round(a["test_accuracy"] * TINY["test_size"]))
+
+
+def test_the_check_point_is_a_point_of_the_same_code():
+    point = X.check_point(0, TINY)
+    assert point == {**X.run_point(X.CHECK["model"], 40, 0, settings=dict(TINY, min_steps=X.CHECK["min_steps"])),
+                     "seconds": point["seconds"]}
 
 
 def test_run_point_validates():
@@ -68,10 +102,45 @@ def test_command_line_writes_a_record(tmp_path, capsys):
         X.main(["--max-steps", "0"])
 
 
+def test_the_learning_rate_search_scores_every_rate_on_the_validation_split(tmp_path, monkeypatch):
+    monkeypatch.setattr(X, "TUNING", dict(size=40, seed=0, lrs=(1e-3, 3e-3), models=("vit", "cnn")))
+    out = tmp_path / "tuning.json"
+    record = X.main(["--tune", "--max-steps", "2", "--batch-size", "16", "--test-size", "50", "--jobs", "1",
+                     "--no-progress", "--out", str(out)])
+    expected = {(m, lr) for m in ("vit", "cnn") for lr in (1e-3, 3e-3)}
+    assert {(r["model"], r["lr"]) for r in record["results"]} == expected
+    validation = X.held_out_images(dict(X.SWEEP, test_size=50), "validation")
+    first = X.run_point("cnn", 40, 0, settings=dict(X.SWEEP, max_steps=2, batch_size=16, test_size=50), lr=3e-3,
+                        split="validation")
+    assert first == {**next(r for r in record["results"] if r["model"] == "cnn" and r["lr"] == 3e-3),
+                     "seconds": first["seconds"]}
+    assert len(validation) == 50 and json.loads(out.read_text())["tuning"]["lrs"] == [1e-3, 3e-3]
+
+
+def test_best_lrs_takes_each_models_best_validation_accuracy():
+    results = [dict(model=m, lr=lr, test_accuracy=acc) for m, lr, acc in
+               [("vit", 3e-4, 0.5), ("vit", 1e-3, 0.7), ("vit", 3e-3, 0.2), ("cnn", 3e-4, 0.9), ("cnn", 1e-3, 0.8)]]
+    assert X.best_lrs({"results": results}) == {"vit": 1e-3, "vit-sincos": 1e-3, "cnn": 3e-4}
+
+
+def test_the_sweeps_learning_rates_are_the_recorded_searchs_best():
+    tuning = X.load_record("data_scaling_tuning")
+    assert X.SWEEP["lr"] == X.best_lrs(tuning)
+    assert tuning["command"] == "python -m vit_lessons.experiments --tune --out " \
+                                "vit_lessons/records/data_scaling_tuning.json --no-progress"
+    assert {(r["model"], r["lr"]) for r in tuning["results"]} == \
+        {(m, lr) for m in X.TUNING["models"] for lr in X.TUNING["lrs"]}
+    # the search's data, validation split and budget rule are the sweep's
+    same = {k: v for k, v in X._jsonable(X.SWEEP).items() if k not in ("lr", "sizes")}
+    assert {k: v for k, v in tuning["settings"].items() if k not in ("lr", "sizes")} == same
+    assert all(r["steps"] == X.steps_for(X.TUNING["size"]) and r["seconds"] > 0 for r in tuning["results"])
+    assert tuning["tuning"] == X._jsonable(X.TUNING)
+
+
 def test_the_shipped_record_is_complete_and_made_by_its_command():
     record = X.load_record("data_scaling")
     settings = record["settings"]
-    assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in X.SWEEP.items()} == settings
+    assert X._jsonable(X.SWEEP) == settings
     args = shlex.split(record["command"])
     assert args[:3] == ["python", "-m", "vit_lessons.experiments"] and "--out" in args
     assert [a for a in args[3:] if a.startswith("--")] == ["--out", "--no-progress"]   # the defaults, no override
@@ -84,5 +153,11 @@ def test_the_shipped_record_is_complete_and_made_by_its_command():
     assert all(point["runs"] == len(settings["seeds"]) >= 2 for by_size in summary.values()
                for point in by_size.values())
     assert record["models"] == X.model_sizes()
+    # the chapter's live point, recorded for every seed by the same command
+    small = min(settings["sizes"])
+    assert sorted(r["seed"] for r in record["check"]) == list(settings["seeds"])
+    for r in record["check"]:
+        assert (r["model"], r["size"], r["check"]) == (X.CHECK["model"], small, True)
+        assert r["steps"] == X.steps_for(small, dict(X.SWEEP, min_steps=X.CHECK["min_steps"])) < X.steps_for(small)
     with pytest.raises(ValueError, match="no record"):
         X.load_record("nope")
