@@ -19,8 +19,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from vit_lessons.grade import REPO, grade, secrets  # noqa: E402
+from vit_lessons.grading.registry import EXERCISES  # noqa: E402
 from vit_lessons.grading.sandbox import Sandbox  # noqa: E402
-from vit_lessons.grading.spec import EXERCISES  # noqa: E402
 
 CONFIGS = ("none", "user", "bwrap", "user,bwrap")
 

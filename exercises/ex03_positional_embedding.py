@@ -1,7 +1,9 @@
 """Exercise 3 (chapter 3): positional embeddings, fixed (2-D sine-cosine) and learned (added to z_0).
 
-Allowed: numpy, torch, the library's chapters 1-2 (``vit_lessons.patchify``, ``patch_embed``, ``linear``).
-Not allowed: ``vit_lessons.sincos_1d`` / ``sincos_2d`` / ``embed`` / ``prepend_cls`` (they are this exercise).
+Allowed: numpy, torch, the library's chapters 1-2 (``vit_lessons.patchify``, ``patch_embed``,
+``patch_embed_matrix``) and ``vit_lessons.linear``.
+Not allowed: the library's later functions (``vit_lessons.sincos_1d``, ``sincos_2d``, ``embed``, ``prepend_cls``
+...): they are this exercise.
 """
 
 import numpy as np  # noqa: F401

@@ -1,10 +1,11 @@
 """Exercise 5 (chapter 5): the pre-LN encoder block.
 
 Allowed: numpy, torch, scipy (``scipy.special.erf``), the library's chapters 1-4 (``vit_lessons.linear``,
-``vit_lessons.multi_head_attention``, ...) or your own exercise 4 (``from ex04_attention import
-multi_head_attention``).  Not allowed: ``vit_lessons.layer_norm`` / ``gelu`` / ``mlp`` / ``encoder_block`` /
-``encoder`` / ``forward``, torch's ``layer_norm`` / ``LayerNorm`` / ``gelu`` / ``GELU`` and
-``torch.nn.TransformerEncoderLayer`` / ``TransformerEncoder``: LayerNorm, GELU and the block are this exercise.
+``vit_lessons.multi_head_attention``, ``softmax`` ...) or your own exercise 4 (``from ex04_attention import
+multi_head_attention``).  Not allowed: the library's later functions (``vit_lessons.layer_norm``, ``gelu``,
+``mlp``, ``encoder_block``, ``encoder``, ``forward`` ...), torch's ``layer_norm`` / ``LayerNorm`` / ``gelu`` /
+``GELU`` and ``torch.nn.TransformerEncoderLayer`` / ``TransformerEncoder``: LayerNorm, GELU and the block are
+this exercise.
 """
 
 import math  # noqa: F401
@@ -38,7 +39,8 @@ def encoder_block(x, params, num_heads):
     x: (T, D) or (B, T, D).  params (names of block i of a model without the ``"blocks.{i}."`` prefix):
     ``norm1.weight|bias`` (D,), ``attn.q|k|v|proj.weight`` (D, D) and ``.bias`` (D,), ``norm2.weight|bias``,
     ``mlp.fc1.weight`` (F, D), ``mlp.fc1.bias`` (F,), ``mlp.fc2.weight`` (D, F), ``mlp.fc2.bias`` (D,).
-    LayerNorm eps = 1e-6.  Returns y, the shape and dtype of ``x``.
+    LayerNorm eps = 1e-6.  Returns y, the shape and dtype of ``x`` (float32 or float64; the parameters are
+    float32: cast them).
 
     Example: x (5, 8), num_heads 2, F = 16 -> (5, 8).  Block i of ``vit_lessons.init_params(cfg, seed)``:
     ``{k[len(f"blocks.{i}."):]: v for k, v in params.items() if k.startswith(f"blocks.{i}.")}``.

@@ -1,6 +1,7 @@
 """Exercise 6 (chapter 6): pooling the final tokens into one vector per image.
 
-Allowed: numpy, torch.  Not allowed: ``vit_lessons.pool`` and ``vit_lessons.forward`` (they are this exercise).
+Allowed: numpy, torch, the library's chapters 1-5 (``vit_lessons.layer_norm`` ...).  Not allowed: the
+library's later functions (``vit_lessons.pool``, ``head``, ``forward`` ...): pooling is this exercise.
 """
 
 import numpy as np  # noqa: F401
@@ -12,7 +13,7 @@ def pool(x, mode, num_prefix_tokens=0):
     x: (T, D) or (B, T, D), the tokens after the final LayerNorm; the first ``num_prefix_tokens`` rows are
     the class token (1 for a CLS model, 0 for a mean-pooled one).
     mode: ``"cls"`` returns token 0; ``"mean"`` returns the mean over the patch tokens only (the rows after
-    the prefix).  Returns (D,) or (B, D).
+    the prefix).  Returns (D,) or (B, D), in the dtype of ``x``.
 
     Example: x (5, 8): ``pool(x, "cls", 1)`` = x[0]; ``pool(x, "mean", 1)`` = x[1:].mean(axis=0);
     ``pool(x, "mean")`` = x.mean(axis=0).

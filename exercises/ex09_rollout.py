@@ -1,6 +1,7 @@
 """Exercise 9 (chapter 9): attention rollout (Abnar & Zuidema, 2020).
 
-Allowed: numpy, torch.  Not allowed: ``vit_lessons.interpret`` (its rollout is this exercise).
+Allowed: numpy, torch, the library's chapters 1-7 (``vit_lessons.forward`` ...).  Not allowed:
+``vit_lessons.interpret`` and the library's other later functions: attention rollout is this exercise.
 """
 
 import numpy as np  # noqa: F401
@@ -13,7 +14,8 @@ def rollout(attentions):
     (as ``vit_lessons.forward(..., return_attention=True)`` returns them for one image).
     Per layer: average the heads, A_hat = 0.5 A + 0.5 I, re-normalise every row to sum 1.
     Multiply the layers with the LATER layer on the left: R = A_hat_{L-1} ... A_hat_1 A_hat_0.
-    Returns R[0, 1:], the class token's row over the N = T - 1 patch tokens, shape (N,).
+    Returns R[0, 1:], the class token's row over the N = T - 1 patch tokens, shape (N,), in the dtype of
+    ``attentions`` (float32 or float64).
 
     Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention (every entry 1/5) every entry is 0.15.
     """

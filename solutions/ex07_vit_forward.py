@@ -1,11 +1,13 @@
 """Exercise 7 (chapter 7): the whole Vision Transformer, mean-pooled, as one function of plain arguments.
 
-Allowed: numpy, torch (``torch.nn.functional.conv2d`` for the patch embedding, ``layer_norm``, ``gelu`` ...),
+Allowed: numpy, torch (``F.conv2d`` for the patch embedding, ``F.layer_norm``, ``F.gelu`` ...),
 ``vit_lessons.ViTConfig`` and ``vit_lessons.init_params`` (to draw the parameters), the library's chapters 1-4
-(``patchify``, ``patch_embed``, ``linear``, ``softmax``, ``multi_head_attention`` ...) and your own
-exercises (``from ex05_encoder_block import encoder_block, layer_norm``).
-Not allowed: ``vit_lessons.forward`` / ``encoder`` / ``encoder_block`` / ``embed`` / ``pool`` / ``head`` /
-``backward`` and ``torch.nn.TransformerEncoder`` / ``TransformerEncoderLayer``: the model is this exercise.
+(``patchify``, ``patch_embed``, ``linear``, ``prepend_cls``, ``softmax``, ``multi_head_attention`` ...) and your
+own exercises (``from ex05_encoder_block import encoder_block, layer_norm``).
+Not allowed: the library's other functions (``vit_lessons.layer_norm``, ``gelu``, ``mlp`` (yours come from
+exercise 5), ``encoder_block``, ``encoder``, ``embed``, ``pool``, ``head``, ``forward``, ``backward``,
+``vit_lessons.interpret`` ...) and ``torch.nn.TransformerEncoder`` / ``TransformerEncoderLayer`` /
+``MultiheadAttention``: the model is this exercise.
 """
 
 import numpy as np  # noqa: F401
@@ -32,7 +34,8 @@ def vit_forward(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, n
                                             # blocks.{i}.norm1.weight ..., norm.weight, head.weight (K, D)
 
     Compute in the dtype of ``image`` (cast the float32 parameters with ``.astype(image.dtype)``): a float64
-    image must give float64 logits.  numpy or torch both work; return a numpy array or a tensor.
+    image must give float64 logits.  numpy or torch both work; return a numpy array or a tensor.  Raises
+    ValueError when patch_size does not divide H or W (``ViTConfig`` does).
 
     Worked example: image (4, 4, 3), patch_size 2, d_model 8, num_heads 2, d_ff 16, num_layers 2, 4 classes:
     the convolution gives a (2, 2, 8) grid -> tokens (4, 8); + pos_embed (4, 8); two blocks keep (4, 8);

@@ -2,8 +2,8 @@
 
 Allowed: numpy, scipy, your own forward pieces (exercises 4 and 5) and the library's forward functions of
 chapters 1-5 (``vit_lessons.layer_norm``, ``gelu``, ``multi_head_attention`` ...).
-Not allowed: autograd (``.backward()``, ``torch.autograd``, ``torch.func``) and ``vit_lessons.backward``:
-the gradients are this exercise.
+Not allowed: torch (any of it: its autograd would compute the answer), ``.backward()`` and the library's
+other functions (``vit_lessons.backward`` ...): the gradients are this exercise.
 """
 
 import math  # noqa: F401

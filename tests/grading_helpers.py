@@ -129,10 +129,15 @@ def processes_with(marker: str) -> list[str]:
 
 
 def secret_texts() -> list[str]:
-    """Distinctive lines of the reference solutions (inside their solution blocks) and of the hidden tests."""
+    """Distinctive lines of the reference solutions (inside their solution blocks) and of the hidden tests, and
+    the hidden cases' seed."""
     lines = []
     for path in sorted((REPO / "solutions").glob("ex*.py")):
         body = path.read_text().split("BEGIN SOLUTION")[1:]
         lines += [line.strip() for block in body for line in block.split("END SOLUTION")[0].splitlines()[1:]]
     lines += (REPO / "vit_lessons" / "grading" / "hidden" / "__init__.py").read_text().splitlines()
-    return sorted({line.strip() for line in lines if len(line.strip()) >= 25 and not line.strip().startswith("#")})
+    from vit_lessons.grading.hidden import SEED
+
+    seed = [str(SEED), f"{SEED:_}"]  # the one secret of the hidden cases, short as it is
+    return sorted({line.strip() for line in lines if len(line.strip()) >= 25 and not line.strip().startswith("#")}
+                  | set(seed))

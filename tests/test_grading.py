@@ -12,7 +12,7 @@ from vit_lessons.grade import grade
 from vit_lessons.grading import check, mistakes
 from vit_lessons.grading.forbidden import violations
 from vit_lessons.grading.make_stubs import stubs
-from vit_lessons.grading.spec import EXERCISES
+from vit_lessons.grading.registry import EXERCISES
 
 from .grading_helpers import REPO, SUBMISSIONS, assert_gradescope_schema, submission
 
@@ -57,7 +57,7 @@ def test_catalogue_mistake_loses_points_and_is_named(tmp_path, name, path):
     [result] = grade(folder, only=[name], timeout=60)
     mistake = path.stem.replace("ln_eps_1e_5", "ln_eps_1e-5")
     assert result.score < result.max_score, result.verdict
-    assert mistakes.HINTS[mistake] in result.hint, (result.verdict, result.hint)
+    assert mistakes.hint(mistake) in result.hint, (result.verdict, result.hint)
 
 
 def test_every_required_mistake_has_a_catalogue_entry():
@@ -68,17 +68,18 @@ def test_every_required_mistake_has_a_catalogue_entry():
     assert required <= catalogued
 
 
-def test_the_reference_without_mistake_is_the_library_model():
+def test_the_oracle_without_mistake_is_the_library_model():
     import numpy as np
 
     import vit_lessons as V
+    from vit_lessons.grading.oracle import CORRECT, vit
 
     image = np.random.default_rng(3).random((6, 10, 2))
-    for pool, func in (("mean", "vit_forward"), ("cls", "vit_forward_cls")):
+    for pool in ("mean", "cls"):
         cfg = V.ViTConfig(image_size=(6, 10), channels=2, patch_size=2, d_model=16, num_heads=4, d_ff=24,
                           num_layers=2, num_classes=5, pool=pool)
         expected = V.forward({k: v.astype(np.float64) for k, v in V.init_params(cfg, 7).items()}, image, cfg)
-        got = mistakes.reference(func, func, (7, image, 2, 16, 4, 24, 2, 5))
+        got = vit(CORRECT, 7, image, 2, 16, 4, 24, 2, 5, pool=pool)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -104,7 +105,7 @@ def test_self_check_verdicts(tmp_path, capsys):
     folder = submission(tmp_path, SUBMISSIONS / "vit_forward" / "post_ln.py")
     assert check("vit_forward", submission=folder) is False
     out = capsys.readouterr().out
-    assert "FAIL" in out and mistakes.HINTS["post_ln"] in out
+    assert "FAIL" in out and mistakes.hint("post_ln") in out
 
 
 def test_self_check_from_the_shell_times_out_an_endless_loop(tmp_path):
@@ -117,9 +118,9 @@ def test_self_check_from_the_shell_times_out_an_endless_loop(tmp_path):
 
 
 def test_star_imports_of_a_forbidden_package_are_refused():
-    from vit_lessons.grading.spec import EXERCISES as E
+    from vit_lessons.grading.registry import EXERCISES as E
 
-    found = violations("from vit_lessons import *\n\nx = forward\n", list(E["vit_forward"].rules))
+    found = violations("from vit_lessons import *\n\nx = forward\n", list(E["vit_forward"].all_rules))
     assert found and "import *" in found[0]
 
 
@@ -130,15 +131,17 @@ def test_diagnostics_come_in_order():
     from vit_lessons.grading.sandbox import Other
 
     expected = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
-    assert compare(None, expected)[1] == "the output is None: did you forget to `return` it?"
+    assert compare(None, expected)[1:] == ("the output is None: did you forget to `return` it?", "returns_none")
+    assert compare([1.0, 2.0, 3.0, 4.0], expected)[2] == "not_an_array"
     assert "is list: expected a numpy array" in compare([1.0, 2.0, 3.0, 4.0], expected)[1]
     assert "is str: expected" in compare(Other("str"), expected)[1]
     assert compare(np.zeros(8, np.float32), expected)[1] == "the output has shape (8,): expected (4,)"
-    assert "dtype int64" in compare(np.arange(4), expected)[1]
+    assert "dtype int64" in compare(np.arange(4), expected)[1] and compare(np.arange(4), expected)[2] == \
+        "integer_output"
     assert "1 NaN or infinite" in compare(np.array([1, 2, np.nan, 4], np.float32), expected)[1]
-    ok, message = compare(np.array([1, 2, 3.5, 4], np.float32), expected)
+    ok, message, _ = compare(np.array([1, 2, 3.5, 4], np.float32), expected)
     assert not ok and "largest |difference| 0.5 at index (2,)" in message and "1 of 4 entries (25%)" in message
-    ok, message = compare(expected.astype(np.float64), expected)
+    ok, message, _ = compare(expected.astype(np.float64), expected)
     assert ok and "dtype float64, expected float32" in message
 
 
@@ -157,19 +160,19 @@ def test_the_grader_cannot_be_borrowed(tmp_path):
     folder.mkdir()
     (folder / "ex06_pooling.py").write_text("from helper import pool  # noqa: F401\n")
     (folder / "helper.py").write_text(  # the helpers an exercise imports are read with the exercise's rules
-        "from vit_lessons.grading.mistakes import reference\n\n\n"
+        "from vit_lessons.grading.oracle import CORRECT, pool as oracle_pool\n\n\n"
         "def pool(x, mode, num_prefix_tokens=0):\n"
-        "    return reference('pooling', 'pool', (x, mode, num_prefix_tokens))\n")
+        "    return oracle_pool(x, mode, num_prefix_tokens)\n")
     [result] = grade(folder, only=["pooling"], timeout=30)
     assert result.score == 0 and "helper.py, line 1" in result.hint and "the grader is not part" in result.hint
     (folder / "helper.py").write_text(  # ... and the grader is not in the learner's process at all
         "import sys\n\n\ndef pool(x, mode, num_prefix_tokens=0):\n"
-        "    name = '.'.join(['vit_lessons', 'grad' + 'ing', 'mis' + 'takes'])\n"
+        "    name = '.'.join(['vit_lessons', 'grad' + 'ing', 'ora' + 'cle'])\n"
         "    __builtins__['__imp' + 'ort__'](name)\n"
-        "    return sys.modules[name].reference('pooling', 'pool', (x, mode, num_prefix_tokens))\n")
+        "    return sys.modules[name].pool(x, mode, num_prefix_tokens)\n")
     [result] = grade(folder, only=["pooling"], timeout=30)
     assert result.score == 0 and "No module named 'vit_lessons.grading'" in result.hint, result.hint
-    (folder / "ex06_pooling.py").write_text("from vit_lessons.grading import mistakes  # noqa: F401\n")
+    (folder / "ex06_pooling.py").write_text("from vit_lessons.grading import oracle  # noqa: F401\n")
     [result] = grade(folder, only=["pooling"], timeout=30)
     assert result.score == 0 and "the grader is not part of any exercise" in result.hint
 
@@ -184,4 +187,4 @@ def test_known_mistakes_of_the_other_exercises_are_named(tmp_path, path):
     folder = submission(tmp_path, path, ex.file)
     [result] = grade(folder, only=[ex.name], timeout=60)
     assert result.score < result.max_score
-    assert mistakes.HINTS[mistake] in result.hint, (result.verdict, result.hint)
+    assert mistakes.hint(mistake) in result.hint, (result.verdict, result.hint)

@@ -140,13 +140,15 @@ ALLOWED_CALLS = {
     "positional_embedding": "V.patchify(z(4, 4, 3), 2), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), z(8)), "
                             "V.linear(z(2, 3), z(4, 3), z(4))",
     "attention": "V.softmax(z(3)), V.linear(z(2, 3), z(4, 3), z(4))",
-    "encoder_block": "V.linear(z(2, 3), z(4, 3), z(4)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "encoder_block": "V.linear(z(2, 3), z(4, 3), z(4)), V.multi_head_attention(z(5, 8), attn(), 'attn.', 2)",
     "vit_forward": "V.init_params(cfg(), 0), V.patchify(z(4, 4, 3), 2), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), "
-                   "z(8)), V.linear(z(2, 3), z(4, 3)), V.softmax(z(3)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+                   "z(8)), V.linear(z(2, 3), z(4, 3)), V.softmax(z(3)), "
+                   "V.multi_head_attention(z(5, 8), attn(), 'attn.', 2)",
     "vit_forward_cls": "V.init_params(cfg(), 0), V.patch_embed(z(4, 4, 3), z(8, 3, 2, 2), z(8)), "
-                       "V.multi_head_attention(z(5, 8), attn(), '', 2)",
+                       "V.multi_head_attention(z(5, 8), attn(), 'attn.', 2)",
     "rollout": "V.forward(V.init_params(cfg(), 0), z(4, 4, 3), cfg(), return_attention=True)",
-    "block_backward": "V.layer_norm(z(2, 3), z(3), z(3)), V.gelu(z(3)), V.multi_head_attention(z(5, 8), attn(), '', 2)",
+    "block_backward": "V.layer_norm(z(2, 3), z(3), z(3)), V.gelu(z(3)), "
+                      "V.multi_head_attention(z(5, 8), attn(), 'attn.', 2)",
 }
 WRAPPER = '''
 
@@ -163,7 +165,8 @@ def cfg():
 
 
 def attn():
-    return {k[len("blocks.0.attn."):]: v for k, v in V.init_params(cfg(), 0).items() if k.startswith("blocks.0.attn.")}
+    return {f"attn.{n}.{kind}": z(8, 8) if kind == "weight" else z(8) for n in ("q", "k", "v", "proj")
+            for kind in ("weight", "bias")}
 
 
 _reference = FUNC
@@ -176,7 +179,7 @@ def FUNC(*args):
 
 
 def test_the_library_functions_an_exercise_allows_work_in_its_sandbox(tmp_path):
-    from vit_lessons.grading.spec import EXERCISES
+    from vit_lessons.grading.registry import EXERCISES
 
     folder = tmp_path / "sub"
     folder.mkdir()

@@ -23,6 +23,9 @@ def test_release_bundle_has_no_solutions_and_no_hidden_tests(tmp_path):
                        for line in p.read_text().splitlines() if "p[\"head.weight\"]" in line]
     bundle_text = "\n".join((out / f).read_text(errors="ignore") for f in files)
     assert solution_bodies and not any(body in bundle_text for body in solution_bodies)
+    from vit_lessons.grading.hidden import SEED
+
+    assert str(SEED) not in bundle_text and f"{SEED:_}" not in bundle_text  # the hidden cases' one secret
     # in the bundle the self-check works and the grader says why it cannot run
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(out)}
     proc = subprocess.run([sys.executable, "-c", "import vit_lessons, sys; print(vit_lessons.__file__); "

@@ -12,7 +12,8 @@ exercise's process, its limits, what it sends back through :mod:`.protocol`), ``
 side) with ``deny_torch.py``.
 """
 
+from . import exercises  # noqa: F401 - registers every exercise
+from .registry import EXERCISES, named_mistakes
 from .selfcheck import check, run_check
-from .spec import EXERCISES
 
-__all__ = ["EXERCISES", "check", "run_check"]
+__all__ = ["EXERCISES", "check", "named_mistakes", "run_check"]

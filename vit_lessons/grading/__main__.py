@@ -3,8 +3,8 @@
 import argparse
 import sys
 
+from .registry import EXERCISES
 from .selfcheck import check
-from .spec import EXERCISES
 
 
 def main(argv=None) -> int:

@@ -158,16 +158,16 @@ def error_record(exc, submission_dir):
 
 
 class Blocker:
-    """A finder that refuses to import the packages it was given (not ``None`` in ``sys.modules``, which
-    libraries such as array_api_compat would take for a loaded module)."""
+    """A finder that refuses to import the packages it was given, each with its message (not ``None`` in
+    ``sys.modules``, which libraries such as array_api_compat would take for a loaded module)."""
 
-    def __init__(self, blocked, exercise):
-        self.blocked, self.exercise = blocked, exercise
+    def __init__(self, blocked):
+        self.blocked = blocked
 
     def find_spec(self, name, path=None, target=None):
         root = name.split(".")[0]
         if root in self.blocked:
-            raise ImportError(f"{name} cannot be imported in exercise {self.exercise}: {self.blocked[root]}")
+            raise ImportError(self.blocked[root])
         return None
 
 
@@ -211,7 +211,9 @@ def prepare_imports(job, job_dir, modules):
             __import__(name)
         except Exception:  # noqa: BLE001, S112 - the learner's import will say what is wrong
             continue
-    blocked = dict.fromkeys(job["blocked"], "the exercise does not allow this package")
+    number = job["exercise"]
+    blocked = {root: f"{root} is not allowed in exercise {number}: write it yourself ({why})"
+               for root, why in job["blocked"]}
     if job["torch_denied"]:
         if "torch" in sys.modules:
             sys.path.insert(0, os.path.join(job_dir, "child"))
@@ -219,9 +221,10 @@ def prepare_imports(job, job_dir, modules):
 
             deny(job["torch_denied"], job["exercise"])
             sys.path.pop(0)
-        else:  # never imported by the submission's files: it stays out, denials and all
-            blocked["torch"] = "torch is loaded only for submissions whose files import it with an import statement"
-    sys.meta_path.insert(0, Blocker(blocked, job["exercise"]))
+        elif "torch" not in blocked:  # never imported by the submission's files: it stays out, denials and all
+            blocked["torch"] = (f"torch cannot be imported this way in exercise {number}: import it with an import "
+                                f"statement in your file (the grader loads it only then)")
+    sys.meta_path.insert(0, Blocker(blocked))
     sys.path.insert(0, os.path.join(job_dir, "submission"))
 
 
@@ -267,7 +270,7 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
 
     sys.path.pop(0)
     submission_dir = os.path.join(job_dir, "submission")
-    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2]) for r in job["rules"]])
+    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2], bool(r[3])) for r in job["rules"]])
     if found["error"] or found["violations"]:  # before any of the learner's code is imported
         protocol.send(fd, {"kind": "refused", "record": {"t": "refused", "error": found["error"],
                                                          "violations": found["violations"][:50]}})

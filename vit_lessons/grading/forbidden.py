@@ -31,11 +31,24 @@ from dataclasses import dataclass
 class Rule:
     """Forbid ``names`` (attribute names) under the package ``root`` (e.g. "torch", "vit_lessons"),
     or the whole package when ``names`` is empty; root "*" forbids the attribute names on any object
-    (e.g. ``.backward``).  ``why`` is shown to the learner."""
+    (e.g. ``.backward``).  ``why`` is shown to the learner.  With ``exact`` a name is forbidden only as
+    what a reference ends with (the function ``vit_lessons.encoder``), not as a module on the way
+    (``vit_lessons.encoder.layer_norm``)."""
 
     root: str
     names: tuple[str, ...]
     why: str
+    exact: bool = False
+
+    def forbids(self, parts: list[str], whole: bool) -> bool:
+        """Whether the dotted name ``parts`` (a complete reference when ``whole``) is forbidden."""
+        if parts[0] != self.root:
+            return False
+        if not self.names:
+            return True
+        if self.exact:
+            return whole and len(parts) > 1 and parts[-1] in self.names
+        return any(p in self.names for p in parts[1:])
 
 
 DYNAMIC = {"eval", "exec", "compile", "__import__"}
@@ -63,44 +76,53 @@ def violations(source: str, rules: list[Rule], filename: str = "<submission>") -
     return violations_in(ast.parse(source, filename=filename), rules)
 
 
-def _aliases(tree: ast.AST) -> dict[str, str]:
-    """Local name -> the dotted name it was imported as, for every import in ``tree``."""
+def _aliases(tree: ast.AST) -> tuple[dict[str, str], set[str]]:
+    """(local name -> the dotted name it was imported as, for every import in ``tree``; the local names
+    that an ``import`` statement bound, which are modules)."""
     aliases: dict[str, str] = {}
+    modules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
-                if a.asname:
-                    aliases[a.asname] = a.name
-                else:
-                    aliases[a.name.split(".")[0]] = a.name.split(".")[0]
+                local = a.asname or a.name.split(".")[0]
+                aliases[local] = a.name if a.asname else local
+                modules.add(local)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for a in node.names:
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-    return aliases
+    return aliases, modules
 
 
 def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
     """One message per forbidden use in the parsed module ``tree``."""
-    aliases = _aliases(tree)
+    aliases, module_names = _aliases(tree)
     found: dict[str, str] = {}
+    # ``a.b`` inside ``a.b.c`` is not a reference of its own (``vit_lessons.encoder`` in
+    # ``vit_lessons.encoder.layer_norm`` names a module on the way)
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute)}
 
-    def check_name(dotted: str, line: int, shown: str) -> None:
+    def check_name(dotted: str, line: int, shown: str, whole: bool = True) -> None:
         parts = dotted.split(".")
         for rule in rules:
-            if parts[0] != rule.root:
-                continue
-            if not rule.names or any(p in rule.names for p in parts[1:]):
+            if rule.forbids(parts, whole):
                 key = f"{shown} (line {line})"
                 found.setdefault(key, f"line {line}: `{shown}` is not allowed in this exercise: {rule.why}")
 
-    forbidden_names = {n for r in rules for n in r.names}
+    def by_name(owner: ast.AST, key) -> bool:
+        """Whether looking ``key`` up by name on ``owner`` (``getattr(owner, key)``, ``owner[key]``) reaches a
+        forbidden function: a forbidden name on something that names the rule's package (``vars(V)``,
+        ``F.__dict__``), a forbidden attribute of any object on anything."""
+        mentioned = {aliases[n.id].split(".")[0] for n in ast.walk(owner)
+                     if isinstance(n, ast.Name) and n.id in aliases}
+        return any(key in r.names and (r.root == "*" or r.root in mentioned) for r in rules)
+
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [f"{node.module}.{a.name}" for a in node.names] if node.module and node.level == 0 else []
-            for m in mods:
-                check_name(m, line, m)
+            for m in mods:  # ``import a.b`` imports a module; ``from a import b`` may import a function
+                check_name(m, line, m, whole=isinstance(node, ast.ImportFrom))
                 if m.endswith(".*") and any(m.split(".")[0] == r.root for r in rules):
                     found.setdefault(f"star {line}", f"line {line}: `from {m[:-2]} import *` is not allowed in this "
                                      f"exercise: import the names you use, so the grader can read them")
@@ -110,21 +132,21 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
         elif isinstance(node, ast.Attribute) and not isinstance(getattr(node, "ctx", None), ast.Store):
             dotted = _resolve(node, aliases)
             if dotted:
-                check_name(dotted, line, ast.unparse(node))
+                check_name(dotted, line, ast.unparse(node), whole=id(node) not in inner)
             for rule in rules:
                 if rule.root == "*" and node.attr in rule.names:
                     found.setdefault(f"{node.attr} {line}", f"line {line}: `.{node.attr}` is not allowed in this "
                                      f"exercise: {rule.why}")
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             if node.id in aliases:
-                check_name(aliases[node.id], line, node.id)
+                check_name(aliases[node.id], line, node.id, whole=node.id not in module_names)
             if node.id in DYNAMIC:
                 found.setdefault(f"{node.id} {line}", f"line {line}: `{node.id}` is not allowed in an exercise: "
                                  f"it would hide from the grader which functions your code calls")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
                 and len(node.args) >= 2:
             name = node.args[1]
-            if isinstance(name, ast.Constant) and name.value in forbidden_names:
+            if isinstance(name, ast.Constant) and by_name(node.args[0], name.value):
                 found.setdefault(f"getattr {line}", f"line {line}: `getattr(..., {name.value!r})` is not allowed "
                                  f"in this exercise: `{name.value}` is one of its forbidden functions")
             elif not isinstance(name, ast.Constant):
@@ -134,7 +156,7 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
                     found.setdefault(f"getattr {line}", f"line {line}: `getattr` with a computed name on "
                                      f"`{target}` is not allowed: write the call out")
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
-                and node.slice.value in forbidden_names:
+                and by_name(node.value, node.slice.value):
             found.setdefault(f"subscript {line}", f"line {line}: looking up {node.slice.value!r} by name is not "
                              f"allowed in this exercise: it is one of its forbidden functions")
     return sorted(found.values(), key=lambda m: int(m.split()[1].rstrip(":")))
@@ -194,7 +216,7 @@ def main() -> None:
     limit = 1 << 30
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     job = json.loads(sys.stdin.read())
-    rules = [Rule(r[0], tuple(r[1]), r[2]) for r in job["rules"]]
+    rules = [Rule(r[0], tuple(r[1]), r[2], bool(r[3])) for r in job["rules"]]
     print(json.dumps(scan(job["folder"], job["file"], rules)))
 
 

@@ -4,7 +4,8 @@ process is started and, at the end of each exercise, stopped with everything it 
 Two layers, each detected at run time (:func:`choose`), printed by the grader and recorded in results.json:
 
 - ``user``: when the grader runs as root, every learner process runs as a dedicated unprivileged user
-  (``vitgrader0``, ``vitgrader1``, ...: one per exercise graded at the same time, created when missing).
+  (``vitgrader0``, ``vitgrader1``, ...: one per exercise graded at the same time, created when missing,
+  each held by one grader at a time through a lock file in a root-only folder, see :func:`sandbox_users`).
   Without bubblewrap, what the grader knows to be secret (the solutions, its own library with the hidden
   tests, the repository and its git objects) is made unreadable to those users and checked from their
   side before any learner code runs (inside bubblewrap it is not in their view at all, and nothing on the
@@ -34,6 +35,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -90,20 +92,69 @@ def _create_user(name: str) -> None:
         raise SandboxUnavailable(f"could not create the sandbox user {name}: {proc.stderr.strip()[:200]}")
 
 
-def sandbox_users(count: int) -> list[SandboxUser]:
-    """The sandbox users ``vitgrader0`` ... (created as system users with their own group when missing)."""
-    users = []
-    for i in range(count):
-        name = f"{USER_PREFIX}{i}"
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            _create_user(name)
-        entry = pwd.getpwnam(name)
-        if entry.pw_uid == 0 or entry.pw_gid == 0:
-            raise SandboxUnavailable(f"the sandbox user {name} has uid or gid 0")
-        users.append(SandboxUser(name, entry.pw_uid, entry.pw_gid))
+def sandbox_users(count: int, *, claim: bool = False) -> list[SandboxUser]:
+    """``count`` sandbox users ``vitgrader0`` ... (created as system users with their own group when missing).
+
+    With ``claim``, the first ``count`` users that no other grader holds, each held (a lock) until
+    :func:`release`: at the end of every exercise all processes of its user are killed, so two graders on
+    one machine (two runs, a class and a single submission) must never share one.
+    """
+    users, held, i = [], [], 0
+    try:
+        while len(users) < count:
+            name = f"{USER_PREFIX}{i}"
+            i += 1
+            if claim and not _claim(name):
+                continue
+            held.append(SandboxUser(name, -1, -1))
+            try:
+                pwd.getpwnam(name)
+            except KeyError:
+                _create_user(name)
+            entry = pwd.getpwnam(name)
+            if entry.pw_uid == 0 or entry.pw_gid == 0:
+                raise SandboxUnavailable(f"the sandbox user {name} has uid or gid 0")
+            users.append(SandboxUser(name, entry.pw_uid, entry.pw_gid))
+    except BaseException:
+        if claim:  # none of them is used: let other graders have them
+            release(held)
+        raise
     return users
+
+
+#: user name -> the open lock file by which this process holds it
+_CLAIMED: dict[str, int] = {}
+_CLAIM_LOCK = threading.Lock()
+LOCKS = Path("/run" if os.path.isdir("/run") else tempfile.gettempdir()) / "vit_lessons_grader"
+
+
+def _claim(name: str) -> bool:
+    """Hold the sandbox user ``name`` for this grader (False when another grader, in this process or another,
+    holds it).  The locks live in a folder only root may enter."""
+    import fcntl
+
+    with _CLAIM_LOCK:
+        LOCKS.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(LOCKS)
+        if info.st_uid != 0 or not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077:
+            raise SandboxUnavailable(f"{LOCKS} is not a folder of root's alone: cannot hold the sandbox users")
+        fd = os.open(LOCKS / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        _CLAIMED[name] = fd
+        return True
+
+
+def release(users: list[SandboxUser]) -> None:
+    """Let other graders have these sandbox users again."""
+    with _CLAIM_LOCK:
+        for user in users:
+            fd = _CLAIMED.pop(user.name, None)
+            if fd is not None:
+                os.close(fd)
 
 
 def tighten(secrets: list[Path], users: list[SandboxUser]) -> list[str]:
@@ -343,16 +394,17 @@ def _user_layer(slots: int, secrets: list[Path], python_roots: list[Path], *, wi
     if not is_root():
         return [], "the grader does not run as root", []
     try:
-        users = sandbox_users(max(1, slots))
+        users = sandbox_users(max(1, slots), claim=True)
     except SandboxUnavailable as exc:
         return [], str(exc), []
     if with_bwrap:
         return users, None, []
     changes = [f"made unreadable to the sandbox users: {c}" for c in tighten(secrets, users)]
     problem = next(filter(None, (probe(u, [Path(sys.executable), *python_roots], secrets) for u in users)), None)
-    if problem and problem.startswith(f"{users[0].name} cannot read"):
-        problem += (": without bubblewrap the sandbox users must reach the Python installation "
-                    "(python -m vit_lessons.grading.provision grants it)")
+    if problem and any(problem.startswith(f"{u.name} cannot read") for u in users):
+        problem += (": without bubblewrap the sandbox users must reach the Python installation (python -m "
+                    "vit_lessons.grading.provision --slots N grants it to the first N users; graders running at "
+                    "the same time hold different users)")
     return users, problem, changes
 
 
@@ -376,8 +428,11 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
         if problem:
             notes.append(f"unprivileged user: not in force: {problem}")
     layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes), changes=tuple(changes))
+    if not user_ok:
+        release(users)
     if requested not in ("auto", "none") and (("user" in wanted and not user_ok) or ("bwrap" in wanted and
                                                                                       not bwrap_ok)):
+        release(users)
         raise SandboxUnavailable(f"--sandbox {requested}: {'; '.join(notes)}")
     if is_root() and not (user_ok or bwrap_ok) and not unsafe:
         raise SandboxUnavailable("refusing to run learners' code as root without an operating-system boundary "

@@ -1,287 +1,139 @@
-"""The reference computation of every exercise, with switches that make one known mistake.
+"""The known mistakes: one registered definition each, with the hint a learner reads.
 
-``reference(exercise, func, args, mistake=None)`` computes what the exercise's function should return,
-composed from the library's building blocks (``vit_lessons.patchify``, ``linear``, ``layer_norm``,
-``split_heads``, ``scaled_dot_product_attention`` ...).  With ``mistake`` set, exactly one stage is swapped
-for its classic wrong version (post-LN blocks, a softmax over the queries, ...).  The grader compares a
-learner's wrong output with each variant of :data:`EXERCISE_MISTAKES` and names the one that matches,
-with the one-sentence hint of :data:`HINTS`.  The self-check uses the plain reference as its expected value.
+Three kinds, all in :data:`MISTAKES` (name -> :class:`Mistake`):
+
+- a *stage* mistake swaps one or more stages of the oracle (:mod:`vit_lessons.grading.oracle`) for their
+  classic wrong versions (``tanh_gelu`` swaps ``gelu``); a learner's output that equals the oracle's output
+  with those stages is explained by it.  Some have several ``variants`` (a stride of 1 or of P/2);
+- a *case-level* mistake is read from the outcome itself (``float32_result``: a float32 output for a
+  float64 input; ``no_value_error``: no ValueError where one was due), see :func:`vit_lessons.grading.engine.judge`;
+- an *axis* hint (:data:`AXIS_HINTS`) explains failures that are exactly the tests with one property
+  (every batched test fails, and only those).
+
+Registering::
+
+    mistake("tanh_gelu", "You use the tanh approximation of GELU: ...", gelu=tanh_gelu)
+
+where ``gelu=`` names the stage replaced.  :mod:`vit_lessons.grading.exercises` lists, per exercise
+function, which mistakes are tried.
 """
 
 from __future__ import annotations
 
-import math
-from types import SimpleNamespace
-
-import numpy as np
-
-import vit_lessons as V
-from vit_lessons.backward import encoder_block_backward
-
-HINTS: dict[str, str] = {
-    "no_pos_embed": "You never add the position embedding: add params['pos_embed'] to the tokens right after the "
-                    "patch embedding.",
-    "pos_before_cls": "You add the positions before prepending the class token: concatenate [cls_token; tokens] "
-                      "first, then add the whole (N + 1, D) pos_embed.",
-    "post_ln": "Your blocks normalise after the residual addition (post-LN): apply LayerNorm to the input of the "
-               "attention and of the MLP, and add their outputs to the un-normalised stream (pre-LN).",
-    "no_final_ln": "You skip the final LayerNorm: normalise the tokens with norm.weight and norm.bias after the "
-                   "last block, before pooling.",
-    "mean_over_features": "You average over the feature axis: average over the tokens instead (axis 0 of an "
-                          "(N, D) array, axis -2 in general).",
-    "cls_in_mean": "Your mean includes the class token: average only the patch tokens, x[..., 1:, :].",
-    "cls_instead_of_mean": "You take token 0 where the mean over the patch tokens was asked: a mean-pooled model has "
-                           "no class token, so average all N tokens.",
-    "mean_instead_of_cls": "You average the patch tokens where the class token was asked: return token 0 after the "
-                           "final LayerNorm.",
-    "no_scale": "Your attention scores miss the 1/sqrt(d) scale: divide Q K^T by the square root of the head "
-                "width d = D / num_heads.",
-    "scale_by_D": "You scale the scores by 1/sqrt(D): use the head width d = D / num_heads, not the model width.",
-    "softmax_wrong_axis": "Your softmax normalises over the queries: take it over the last axis (the keys), so "
-                          "that every row of the attention sums to 1.",
-    "tanh_gelu": "You use the tanh approximation of GELU: use the exact 0.5 x (1 + erf(x / sqrt(2))) (in torch, "
-                 "F.gelu(x) without approximate='tanh').",
-    "ln_eps_1e-5": "Your LayerNorm uses eps = 1e-5 (PyTorch's default): this model uses eps = 1e-6 (e.g. "
-                   "F.layer_norm(x, (D,), w, b, eps=1e-6)).",
-    "heads_wrong_axis": "You split the heads with a plain reshape to (heads, T, d): reshape to (T, heads, d) "
-                        "first and then swap the first two axes (and undo it the same way).",
-    "heads_interleaved": "Your heads take interleaved features (a reshape to (T, d, heads)): head h takes the "
-                         "consecutive features h*d ... (h+1)*d - 1, a reshape to (T, heads, d).",
-    "patch_order_cpp": "Your patches are flattened in (P, P, C) order but the kernel in its (C, P, P) order: "
-                       "permute the kernel to (D, P, P, C) before reshaping it to (D, P*P*C).",
-    "grid_transposed": "Your patch tokens run down the columns: order them row by row (left to right, then top "
-                       "to bottom), as a (H/P, W/P) grid read in row-major order.",
-    "flatten_cpp": "Your patches are flattened channel-first, (C, P, P): flatten each patch in (P, P, C) order, "
-                   "as the reshape to (H/P, P, W/P, P, C) followed by swapping axes 1 and 2 gives.",
-    "no_transpose": "You reshape the image straight to (N, P*P*C), which cuts strips of rows: reshape to "
-                    "(H/P, P, W/P, P, C) and swap axes 1 and 2 before flattening.",
-    "sincos_axes_swapped": "Your first half encodes the column: the first dim/2 features encode the patch's row, "
-                           "the last dim/2 its column.",
-    "sin_cos_swapped": "Your halves start with the cosines: each half is the sines first, then the cosines.",
-    "rollout_order": "You multiply the layers in the wrong order: the later layer goes on the left, "
-                     "R = A_L ... A_2 A_1.",
-    "rollout_no_identity": "You forgot the residual connection: use 0.5 A + 0.5 I before multiplying the layers.",
-    "rollout_no_renorm": "You add the identity without re-normalising: divide every row of A + I by its sum "
-                         "(equivalently use 0.5 A + 0.5 I).",
-    "rollout_max_heads": "You fuse the heads with their maximum: this rollout averages the heads.",
-    "rollout_column": "You read the class token's column: read its row, R[0, 1:] (what the class token takes from "
-                      "each patch).",
-}
-
-_ATTENTION = ["no_scale", "scale_by_D", "softmax_wrong_axis", "heads_wrong_axis", "heads_interleaved"]
-_BLOCK = ["post_ln", "tanh_gelu", "ln_eps_1e-5", *_ATTENTION]
-_MODEL = ["no_pos_embed", "no_final_ln", "mean_over_features", *_BLOCK, "patch_order_cpp", "grid_transposed"]
-
-#: exercise -> function -> the mistakes tried when its output is wrong
-EXERCISE_MISTAKES: dict[str, dict[str, list[str]]] = {
-    "patchify": {"patchify": ["flatten_cpp", "no_transpose", "grid_transposed"], "unpatchify": []},
-    "patch_embedding": {"patch_embedding": ["patch_order_cpp", "grid_transposed"]},
-    "positional_embedding": {"sincos_2d": ["sincos_axes_swapped", "sin_cos_swapped"],
-                             "add_positions": ["no_pos_embed", "pos_before_cls"]},
-    "attention": {"scaled_dot_product_attention": ["no_scale", "softmax_wrong_axis"],
-                  "multi_head_attention": _ATTENTION},
-    "encoder_block": {"encoder_block": _BLOCK},
-    "pooling": {"pool": ["mean_over_features", "cls_in_mean", "cls_instead_of_mean", "mean_instead_of_cls"]},
-    "vit_forward": {"vit_forward": [*_MODEL, "cls_instead_of_mean"]},
-    "vit_forward_cls": {"vit_forward_cls": [*_MODEL, "pos_before_cls", "mean_instead_of_cls", "cls_in_mean"]},
-    "rollout": {"rollout": ["rollout_order", "rollout_no_identity", "rollout_no_renorm", "rollout_max_heads",
-                            "rollout_column"]},
-    "block_backward": {"block_backward": []},
-}
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
-# ---- the stages, each with its wrong versions ------------------------------------------------------------
-def _split(x, heads, m):
-    *lead, T, D = x.shape
-    if m == "heads_wrong_axis":
-        return x.reshape(*lead, heads, T, D // heads)
-    if m == "heads_interleaved":
-        return np.moveaxis(x.reshape(*lead, T, D // heads, heads), -1, -3)
-    return V.split_heads(x, heads)
+@dataclass(frozen=True)
+class Mistake:
+    """``variants``: alternative stage replacements (stage name -> function), any of which is the mistake;
+    none for a case-level mistake.  ``recognise_error(case, error_message)``: True when an error the
+    learner's code raised is the one this mistake raises on that case (e.g. N' tokens where N fit)."""
+
+    name: str
+    hint: str
+    variants: tuple[dict[str, Callable], ...] = ()
+    recognise_error: Callable | None = field(default=None, compare=False)
 
 
-def _merge(o, m):
-    *lead, H, T, d = o.shape
-    if m == "heads_wrong_axis":
-        return o.reshape(*lead, T, H * d)
-    if m == "heads_interleaved":
-        return np.moveaxis(o, -3, -1).reshape(*lead, T, H * d)
-    return V.merge_heads(o)
+MISTAKES: dict[str, Mistake] = {}
 
 
-def _sdpa(q, k, v, m, width=None):
-    if m not in ("no_scale", "scale_by_D", "softmax_wrong_axis"):
-        return V.scaled_dot_product_attention(q, k, v)
-    scale = {"no_scale": 1.0, "scale_by_D": 1.0 / math.sqrt(width or q.shape[-1])}.get(m, 1.0 / math.sqrt(q.shape[-1]))
-    probs = V.softmax(np.matmul(q, np.swapaxes(k, -1, -2)) * scale, axis=-2 if m == "softmax_wrong_axis" else -1)
-    return probs @ v, probs
+def mistake(name: str, hint: str, *, variants: tuple[dict[str, Callable], ...] | None = None,
+            recognise_error: Callable | None = None, **stages: Callable) -> Mistake:
+    """Register the mistake ``name``: its hint and the stages it replaces (``**stages``), or several
+    alternative replacements (``variants``).  Without either it is a case-level mistake."""
+    if name in MISTAKES:
+        raise ValueError(f"mistake {name!r} is registered twice")
+    if stages and variants:
+        raise ValueError(f"mistake {name!r}: give stages or variants, not both")
+    found = Mistake(name, hint, tuple(variants or ([stages] if stages else [])), recognise_error)
+    MISTAKES[name] = found
+    return found
 
 
-def _mha(x, p, heads, m):
-    q, k, v = (_split(V.linear(x, p[f"{n}.weight"], p[f"{n}.bias"]), heads, m) for n in "qkv")
-    out, probs = _sdpa(q, k, v, m, width=x.shape[-1])
-    return V.linear(_merge(out, m), p["proj.weight"], p["proj.bias"]), probs
+def hint(name: str) -> str:
+    """The hint of the mistake ``name``; ValueError naming the known ones otherwise."""
+    if name not in MISTAKES:
+        raise ValueError(f"mistake={name!r}: expected one of {sorted(MISTAKES)}")
+    return MISTAKES[name].hint
 
 
-def _ln(x, w, b, m):
-    return V.layer_norm(x, w, b, 1e-5 if m == "ln_eps_1e-5" else 1e-6)
+def numbers_in(text: str) -> set[int]:
+    """The integers written in an error message ("shapes (9,8) (4,8)" -> {9, 8, 4})."""
+    return {int(n) for n in re.findall(r"(?<![\w.])\d+(?![\w.])", text)}
 
 
-def _gelu(x, m):
-    if m == "tanh_gelu":
-        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-    return V.gelu(x)
+# ---- case-level mistakes: read from the outcome, not computed ---------------------------------------------
+mistake("float32_result", "Your function returns float32 for a float64 input: compute in the input's dtype (cast "
+        "the float32 parameters with .astype(x.dtype); do not create float32 arrays or torch tensors inside).")
+mistake("float32_precision", "Your result has the input's dtype but only float32 precision: a float32 array "
+        "(a parameter, a constant made with dtype=np.float32, a torch default) enters the computation "
+        "somewhere; cast everything to the input's dtype.")
+mistake("integer_output", "Your function returns integers: build the output from the float inputs (an array "
+        "made with dtype=int, or filled into np.zeros_like of an integer array, rounds every value).")
+mistake("not_an_array", "Your function returns a list, a tuple or a number where an array is expected: return "
+        "one numpy array (np.stack / np.array) or torch tensor.")
+mistake("returns_none", "Your function returns None: did you forget the `return` statement?")
+mistake("mutates_input", "Your function changes its inputs in place (x += ..., x[...] = ..., an in-place torch "
+        "operation): the caller's arrays must stay as they were; work on a copy or write x = x + ...")
+mistake("no_value_error", "Your function accepts an image whose sides the patch size does not divide (a VALID "
+        "convolution drops the border silently): check H % P and W % P and raise ValueError naming "
+        "patch_size and the image size.")
+mistake("wrong_error", "Your function raises another exception than ValueError for an image whose sides the "
+        "patch size does not divide (torch's reshape raises RuntimeError, an assert AssertionError): check the "
+        "sizes yourself and raise ValueError.")
 
-
-def _sub(p, prefix):
-    return {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}
-
-
-def _block(x, p, heads, m):
-    def mlp(h):
-        return V.linear(_gelu(V.linear(h, p["mlp.fc1.weight"], p["mlp.fc1.bias"]), m),
-                        p["mlp.fc2.weight"], p["mlp.fc2.bias"])
-
-    attn = _sub(p, "attn.")
-    if m == "post_ln":
-        x = _ln(x + _mha(x, attn, heads, m)[0], p["norm1.weight"], p["norm1.bias"], m)
-        return _ln(x + mlp(x), p["norm2.weight"], p["norm2.bias"], m)
-    x = x + _mha(_ln(x, p["norm1.weight"], p["norm1.bias"], m), attn, heads, m)[0]
-    return x + mlp(_ln(x, p["norm2.weight"], p["norm2.bias"], m))
-
-
-def _patch_tokens(image, w, b, m):
-    D, _, P, _ = w.shape
-    E = w.reshape(D, -1) if m == "patch_order_cpp" else V.patch_embed_matrix(w)
-    tokens = V.linear(V.patchify(image, P), E, b)
-    if m == "grid_transposed":
-        H, W = image.shape[-3:-1]
-        tokens = np.swapaxes(tokens.reshape(H // P, W // P, D), 0, 1).reshape(-1, D)
-    return tokens
-
-
-def _add_positions(tokens, pos, cls, m):
-    if m == "no_pos_embed":
-        return tokens if cls is None else V.prepend_cls(tokens, cls)
-    if cls is None:
-        return tokens + pos
-    if m == "pos_before_cls":
-        return V.prepend_cls(tokens + pos[1:], cls)
-    return V.prepend_cls(tokens, cls) + pos
-
-
-def _pool(z, mode, prefix, m):
-    if m == "mean_over_features":
-        return z.mean(axis=-1)
-    if m == "cls_in_mean" and prefix:
-        return z.mean(axis=-2)
-    if m == "cls_instead_of_mean" and mode == "mean":
-        return z[..., 0, :]
-    if m == "mean_instead_of_cls" and mode == "cls":
-        return z[..., 1:, :].mean(axis=-2)
-    return z[..., 0, :] if mode == "cls" else z[..., prefix:, :].mean(axis=-2)
-
-
-def vit(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, num_classes, *, pool, mistake=None):
-    """The model of exercises 7 (pool="mean") and 8 (pool="cls"), with at most one mistake."""
-    m = mistake
-    cfg = V.ViTConfig(image_size=image.shape[:2], channels=image.shape[2], patch_size=patch_size, d_model=d_model,
-                      num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, num_classes=num_classes, pool=pool)
-    p = {k: v.astype(image.dtype) for k, v in V.init_params(cfg, seed).items()}
-    tokens = _patch_tokens(image, p["patch_embed.weight"], p["patch_embed.bias"], m)
-    z = _add_positions(tokens, p["pos_embed"], p.get("cls_token"), m)
-    for i in range(num_layers):
-        z = _block(z, _sub(p, f"blocks.{i}."), num_heads, m)
-    if m != "no_final_ln":
-        z = _ln(z, p["norm.weight"], p["norm.bias"], m)
-    return V.head(_pool(z, pool, cfg.num_prefix_tokens, m), p).reshape(-1)
-
-
-def _rollout(attentions, m):
-    T = attentions.shape[-1]
-    eye = np.eye(T, dtype=attentions.dtype)
-    R = eye
-    for layer in attentions:
-        A = layer.max(axis=0) if m == "rollout_max_heads" else layer.mean(axis=0)
-        if m == "rollout_no_renorm":
-            A = A + eye
-        elif m != "rollout_no_identity":
-            A = 0.5 * A + 0.5 * eye
-            A = A / A.sum(axis=-1, keepdims=True)
-        R = R @ A if m == "rollout_order" else A @ R
-    return R[1:, 0] if m == "rollout_column" else R[0, 1:]
-
-
-def _patchify(image, patch_size, m):
-    P = patch_size
-    H, W, C = image.shape
-    if m == "no_transpose":
-        return image.reshape(-1, P * P * C)
-    patches = V.patchify(image, P)
-    if m == "flatten_cpp":
-        return np.moveaxis(patches.reshape(-1, P, P, C), -1, 1).reshape(-1, P * P * C)
-    if m == "grid_transposed":
-        return np.swapaxes(patches.reshape(H // P, W // P, -1), 0, 1).reshape(-1, P * P * C)
-    return patches
-
-
-def _sincos(grid_size, dim, m):
-    if m is None:
-        return V.sincos_2d(grid_size, dim)
-    gh, gw = grid_size
-    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
-    halves = [V.sincos_1d(rows.ravel(), dim // 2), V.sincos_1d(cols.ravel(), dim // 2)]
-    if m == "sincos_axes_swapped":
-        halves.reverse()
-    else:
-        halves = [np.concatenate([h[:, dim // 4:], h[:, :dim // 4]], axis=1) for h in halves]
-    return np.concatenate(halves, axis=1)
-
-
-def _block_backward(x, params, num_heads, dy):
-    prefixed = {f"blocks.0.{k}": v for k, v in params.items()}
-    dx, grads = encoder_block_backward(x, prefixed, 0, SimpleNamespace(num_heads=num_heads, ln_eps=1e-6), dy)
-    return dx, {k: grads[f"blocks.0.{k}"] for k in params}
-
-
-_FUNCTIONS = {
-    ("patchify", "patchify"): lambda a, m: _patchify(*a, m),
-    ("patchify", "unpatchify"): lambda a, m: V.unpatchify(a[0], a[1], (a[2][0] // a[1], a[2][1] // a[1]),
-                                                           a[0].shape[-1] // (a[1] * a[1])),
-    ("patch_embedding", "patch_embedding"): lambda a, m: _patch_tokens(a[0], a[1].astype(a[0].dtype),
-                                                                       a[2].astype(a[0].dtype), m),
-    ("positional_embedding", "sincos_2d"): lambda a, m: _sincos(*a, m),
-    ("positional_embedding", "add_positions"): lambda a, m: _add_positions(
-        a[0], a[1].astype(a[0].dtype), None if a[2] is None else a[2].astype(a[0].dtype), m),
-    ("attention", "scaled_dot_product_attention"): lambda a, m: _sdpa(*a, m),
-    ("attention", "multi_head_attention"): lambda a, m: _mha(a[0], {k: v.astype(a[0].dtype) for k, v in a[1].items()},
-                                                             a[2], m),
-    ("encoder_block", "encoder_block"): lambda a, m: _block(a[0], {k: v.astype(a[0].dtype) for k, v in a[1].items()},
-                                                            a[2], m),
-    ("pooling", "pool"): lambda a, m: _pool(a[0], a[1], a[2] if len(a) > 2 else 0, m),
-    ("vit_forward", "vit_forward"): lambda a, m: vit(*a, pool="mean", mistake=m),
-    ("vit_forward_cls", "vit_forward_cls"): lambda a, m: vit(*a, pool="cls", mistake=m),
-    ("rollout", "rollout"): lambda a, m: _rollout(a[0], m),
-    ("block_backward", "block_backward"): lambda a, m: _block_backward(*a),
+#: (axis, value) of the cases' ``meta`` -> (which tests have it, what to look at when exactly those fail)
+AXES: dict[tuple[str, str], tuple[str, str]] = {
+    ("batch", "batched"): ("with a batch axis", "write the function for any number of leading axes (index from the "
+                           "end: x[..., 0, :], axis=-1 or -2, np.swapaxes(k, -1, -2) rather than k.T)."),
+    ("batch", "unbatched"): ("without a batch axis", "do not assume a leading batch axis; index from the end."),
+    ("grid", "non-square"): ("with a non-square grid (H/P != W/P)", "keep the grid's height and width apart (not "
+                             "int(sqrt(N)), not one size for both)."),
+    ("grid", "one patch"): ("with a single patch", "keep the axes of length 1 (np.squeeze and x[0] drop them)."),
+    ("channels", "one"): ("with a single channel", "keep the channel axis of length 1 (np.squeeze drops it)."),
+    ("dtype", "float64"): ("in float64", "compute in the input's dtype (cast the float32 parameters with "
+                           ".astype(x.dtype))."),
+    ("heads", "several"): ("with several heads", "check how the D features are split into heads (head h takes "
+                           "features h*d ... (h+1)*d - 1) and merged back, and the 1/sqrt(d) scale with d = D / "
+                           "num_heads."),
+    ("layers", "several"): ("with several layers", "each block i reads its own parameters blocks.{i}.*, and takes "
+                            "the previous block's output."),
+    ("scores", "large"): ("with large attention scores", "exp overflows: subtract each row's maximum before exp "
+                          "(the softmax does not change)."),
+    ("scale", "small"): ("whose input has a small variance", "that is where LayerNorm's eps shows: (x - mean) / "
+                         "sqrt(var + eps), eps = 1e-6, the biased variance."),
+    ("prefix", "one"): ("with a class token", "the first num_prefix_tokens rows are the class token: leave them out "
+                        "of the mean, read token 0 for 'cls'."),
+    ("prefix", "none"): ("without a class token", "with num_prefix_tokens = 0 every row is a patch token."),
+    ("call", "prefix left out"): ("that leaves num_prefix_tokens out", "give it its default, num_prefix_tokens=0."),
+    ("cls", "with"): ("with a class token", "prepend the class token first, then add the (N + 1, D) positions."),
+    ("cls", "without"): ("without a class token", "with cls_token=None add the (N, D) positions to the tokens as "
+                         "they are."),
+    ("keys", "more than queries"): ("whose keys outnumber the queries", "Q K^T is (Tq, Tk), its softmax runs over "
+                                    "the keys (the last axis), and the scale is 1/sqrt(d), d the width of q and k."),
 }
 
 
-def reference(exercise: str, func: str, args: tuple, mistake: str | None = None):
-    """What ``func`` of ``exercise`` returns for ``args``; with ``mistake``, what that mistake returns."""
-    if (exercise, func) not in _FUNCTIONS:
-        raise ValueError(f"exercise={exercise!r}, func={func!r}: no such exercise function "
-                         f"(expected one of {sorted(_FUNCTIONS)})")
-    if mistake is not None and mistake not in HINTS:
-        raise ValueError(f"mistake={mistake!r}: expected one of {sorted(HINTS)}")
-    return _FUNCTIONS[exercise, func](tuple(args), mistake)
+def axis_hint(*groups: tuple[str, str], func: str | None = None) -> str:
+    """What it means when exactly the tests with every (axis, value) of ``groups`` (of the function ``func``)
+    fail: "Every test with a batch axis fails, and no other: ..."."""
+    which = [AXES.get(g, (f"with {g[0]} {g[1]}", f"look at what your code assumes about the {g[0]}.")) for g in groups]
+    of = f" of {func}" if func else ""
+    return (f"Every test{of} {' and '.join(w for w, _ in which)} fails, and no other: "
+            + " ".join(advice[0].upper() + advice[1:] for _, advice in which))
 
 
-def variants(exercise: str, func: str, args: tuple) -> dict[str, object]:
-    """mistake -> what it returns, for every mistake of ``func`` that can be computed for these inputs."""
-    out = {}
-    for m in EXERCISE_MISTAKES.get(exercise, {}).get(func, []):
-        try:
-            out[m] = reference(exercise, func, args, m)
-        except Exception:  # noqa: BLE001, S112 - a mistake that cannot even run on these shapes is no match
-            continue
-    return out
+def axis_name(groups, func: str | None = None) -> str:
+    """The name the report gives a shared property: "batch=batched", "add_positions:batch=batched&cls=with"."""
+    return (f"{func}:" if func else "") + "&".join(f"{axis}={value}" for axis, value in groups)
+
+
+def describe(name: str) -> str:
+    """The hint of a known mistake, or the axis hint an :func:`axis_name` stands for."""
+    if name in MISTAKES:
+        return hint(name)
+    func, _, groups = name.rpartition(":")
+    return axis_hint(*(tuple(g.split("=", 1)) for g in groups.split("&")), func=func or None)

@@ -50,7 +50,8 @@ SYSTEM_READ = ("/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/pro
 
 @dataclass
 class Outcome:
-    """What one case gave: ``status`` is "value", "error", "timeout", "crashed" or "not_run"."""
+    """What one case gave: ``status`` is "value", "error", "timeout", "crashed", "not_run" or
+    "not_started" (the time limit came before any case started)."""
 
     status: str
     value: object = None
@@ -105,15 +106,20 @@ class Sandbox:
     secrets: list[Path]
     root: Path
     _free: queue.Queue = field(default_factory=queue.Queue)
-    _library: Path | None = None
+    _libraries: dict = field(default_factory=dict)
     _library_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def library(self) -> Path:
-        """The compiled copy of the library the exercises' copies are made from (made once)."""
+    def library(self, exercise: int | None = None, denied: dict[str, str] | None = None) -> Path:
+        """The compiled copy of the library that the job folders link to: without the grader, and for
+        ``exercise`` with its ``denied`` functions stubbed.  Made once per exercise and grading run, so
+        that every student's job loads it from bytecode."""
         with self._library_lock:
-            if self._library is None:
-                self._library = compiled_library(self.root / "library")
-            return self._library
+            if None not in self._libraries:
+                self._libraries[None] = compiled_library(self.root / "library")
+            if exercise not in self._libraries:
+                self._libraries[exercise] = compiled_library(self.root / f"library{exercise:02d}", denied or {},
+                                                             source=self._libraries[None])
+            return self._libraries[exercise]
 
     @classmethod
     def create(cls, requested: str = "auto", *, unsafe: bool = False, slots: int = 1,
@@ -147,6 +153,7 @@ class Sandbox:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        isolation.release(self.users)
 
 
 def _encode_inputs(value, arrays):
@@ -242,7 +249,7 @@ def clean_shared(uid: int) -> None:
 
 # ---- one exercise --------------------------------------------------------------------------------------------
 def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], timeout: float, memory_mb: int,
-              preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list[str], box: Sandbox,
+              preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list, box: Sandbox,
               user: SandboxUser | None) -> None:
     """The job folder's files besides the staged ``lib/`` and ``submission/``: the child, job.json, inputs."""
     (job_dir / "child").mkdir(mode=0o755)
@@ -258,13 +265,19 @@ def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], tim
            "memory_mb": int(memory_mb), "file_bytes": 64 << 20, "max_processes": MAX_PROCESSES if user else 0,
            "python_path": python_path(roots), "preload": [m for m in preload if m in PRELOAD_ALLOWED],
            "preload_allowed": [m for m in PRELOAD_ALLOWED if m != "vit_lessons"],
-           "rules": [[r.root, list(r.names), r.why] for r in rules],
-           "torch_denied": list(torch_denied), "blocked": list(blocked),
+           "rules": [[r.root, list(r.names), r.why, r.exact] for r in rules],
+           "torch_denied": list(torch_denied), "blocked": [list(b) for b in blocked],
            "read_roots": [*map(str, roots), str(inside), *SYSTEM_READ]}
     (job_dir / "job.json").write_text(json.dumps(job))
     isolation.write_identity_files(job_dir, user)
-    for path in [job_dir, *job_dir.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    for path in job_dir.rglob("*"):
+        if not path.is_relative_to(job_dir / "lib"):  # the library's files are links shared by every job
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    if user is not None:  # only this exercise's sandbox user may enter: jobs of others (students) run beside it
+        os.chown(job_dir, 0, user.gid)
+        job_dir.chmod(0o750)
+    else:
+        job_dir.chmod(0o755)
 
 
 def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | None, fds: tuple[int, int]):
@@ -396,7 +409,9 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
             break
     info["stdout"] = printed[:MAX_PRINTED].decode("utf-8", "replace")
     info["seconds"] = time.monotonic() - start
-    return [o if o is not None else Outcome("not_run") for o in outcomes], info
+    # a case left over was not run: after others used up the time, or before any started (a slow import)
+    left_over = "not_run" if any(o is not None for o in outcomes) else "not_started"
+    return [o if o is not None else Outcome(left_over) for o in outcomes], info
 
 
 def _collect(run: dict, pending: list[int], outcomes: list, info: dict) -> list[int]:

@@ -8,15 +8,16 @@ The learner's code runs in a separate process with time and memory limits, from 
 files and against the same library (its forbidden functions replaced by ones that raise) as in the grader,
 so a forbidden call fails here as it would there, and an endless loop does not hang the notebook.  This is
 not a security boundary: the self-check runs as the learner, with no other user and no namespaces (the
-grader adds both).  The expected values come from the library's reference computation.
+grader adds both).  The public cases are draws of the same generators as the grader's hidden cases (the
+same kinds of case, other values), and the expected values come from the same oracle.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .engine import ExerciseResult, grade_exercise
-from .spec import exercise, find_submission, public_cases
+from .engine import ExerciseResult, answers_for, grade_exercise
+from .registry import exercise, find_submission, public_cases
 
 NOT_A_BOUNDARY = ("(The self-check runs your code in a separate process with time and memory limits: not a security "
                   "boundary. The grader also runs it as another user, inside bubblewrap.)")
@@ -26,7 +27,7 @@ def run_check(name: str, submission: str | Path | None = None, timeout: float = 
     """The public tests of exercise ``name`` on the learner's file; returns the detailed result."""
     ex = exercise(name)
     folder = Path(submission) if submission is not None else find_submission()
-    return grade_exercise(ex, folder, public_cases(name), solutions_dir=None, timeout=timeout)
+    return grade_exercise(ex, folder, answers_for(ex, "public", public_cases), timeout=timeout)
 
 
 def check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> bool:
@@ -40,7 +41,7 @@ def check(name: str, submission: str | Path | None = None, timeout: float = 60.0
     ex = result.exercise
     if result.passed:
         print(f"Exercise {ex.title}: all {len(result.cases)} public tests pass. Well done! "
-              f"The grader's hidden tests try more shapes and seeds.")
+              f"The grader's hidden tests are the same kinds of case with other values.")
     elif not result.cases:
         print(f"Exercise {ex.title}: {result.verdict}.")
     elif "not attempted" in result.verdict:

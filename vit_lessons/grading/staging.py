@@ -115,33 +115,42 @@ def _binds(node: ast.stmt) -> str | None:
     return None
 
 
-def deny_in_source(source: str, parts: tuple[str, ...], denied: dict[str, str]) -> str:
-    """``source`` of the module ``parts`` with its denied definitions replaced by stubs that raise.
-
-    ``denied`` maps a function name or a module name (then every function of that module and of its
-    submodules) to the message its stubs raise.
-    """
-    module_message = next((denied[p] for p in parts if p in denied), None)
+def deny_in_source(source: str, denied: dict[str, str]) -> str:
+    """``source`` with its top-level definitions named in ``denied`` (function or class name -> the
+    message its stub raises) replaced by stubs that raise."""
     with _PARSE_LOCK:
         tree = ast.parse(source)
     lines = source.splitlines()
     for node in reversed(tree.body):
         name = _binds(node)
-        if name is None or (name not in denied and module_message is None):
+        if name is None or name not in denied:
             continue
-        if module_message is not None and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
-                and name not in denied:
-            continue
-        message = denied.get(name, module_message).replace("{name}", f"vit_lessons.{name}")
+        message = denied[name].replace("{name}", f"vit_lessons.{name}")
         start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
         lines[start - 1:node.end_lineno] = _stub(node, name, message)
     return "\n".join(lines) + "\n"
 
 
+def library_definitions(source: Path = LIBRARY_DIR) -> dict[str, tuple[str, ...]]:
+    """Module ("vit_lessons.encoder") -> the names of its top-level functions and classes, for every module
+    of the library but the grader's."""
+    found = {}
+    for path in sorted(source.rglob("*.py")):
+        relative = path.relative_to(source)
+        if relative.parts[0] in GRADER_PARTS or "__pycache__" in relative.parts:
+            continue
+        with _PARSE_LOCK:
+            tree = ast.parse(path.read_text())
+        module = ".".join(("vit_lessons", *_module_parts(relative)))
+        found[module] = tuple(n.name for n in tree.body
+                              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+    return found
+
+
 def stage_library(target: Path, denied: dict[str, str], source: Path = LIBRARY_DIR) -> None:
     """Copy the library into ``target/vit_lessons`` without the grader, the denied functions stubbed.
 
-    ``denied``: function or module name -> message, where ``{name}`` stands for the function's dotted name.
+    ``denied``: function (or class) name -> message, where ``{name}`` stands for its dotted name.
     """
     destination = target / "vit_lessons"
     target.mkdir(mode=0o755, exist_ok=True)
@@ -159,23 +168,23 @@ def stage_library(target: Path, denied: dict[str, str], source: Path = LIBRARY_D
     names = "|".join(map(re.escape, denied)) or "(?!)"
     defines = re.compile(rf"^(?:(?:async\s+)?def|class)\s+(?:{names})\b|^(?:{names})\s*=", re.M)  # top level
     for path in destination.rglob("*.py"):
-        parts = _module_parts(path.relative_to(destination))
         text = path.read_text()
-        if any(p in denied for p in parts) or defines.search(text):
+        if defines.search(text):
             path.unlink()
-            path.write_text(deny_in_source(text, parts, denied))
+            path.write_text(deny_in_source(text, denied))
             path.chmod(0o644)
     for path in [destination, *destination.rglob("*")]:
         if path.is_dir():
             path.chmod(0o755)
 
 
-def compiled_library(target: Path) -> Path:
-    """The library staged once, without denials, and compiled (``target/vit_lessons``): the source of the
-    exercises' copies, whose unchanged modules then load from bytecode instead of being compiled again."""
+def compiled_library(target: Path, denied: dict[str, str] | None = None, source: Path = LIBRARY_DIR) -> Path:
+    """The library staged (with ``denied`` stubbed, see :func:`stage_library`) and compiled
+    (``target/vit_lessons``): the source of the job folders' copies, which then link to it and load every
+    module from bytecode instead of compiling it again."""
     import compileall
 
-    stage_library(target, {})
+    stage_library(target, denied or {}, source=source)
     compileall.compile_dir(target / "vit_lessons", quiet=2)
     for path in [target / "vit_lessons", *(target / "vit_lessons").rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)

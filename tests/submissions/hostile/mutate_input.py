@@ -6,6 +6,7 @@ _forward = build("mean")
 
 
 def vit_forward(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, num_classes):
-    logits = _forward(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, num_classes)
-    image *= 0
-    return logits
+    try:
+        return _forward(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, num_classes)
+    finally:  # also when it raises the ValueError it should: a mutated input fails the case all the same
+        image *= 0

@@ -8,8 +8,12 @@ COUNT = [0]
 
 
 def vit_forward_cls(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, num_classes):
-    cfg = V.ViTConfig(image_size=image.shape[:2], channels=image.shape[2], patch_size=patch_size, d_model=d_model,
-                      num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, num_classes=num_classes, pool="cls")
+    try:
+        cfg = V.ViTConfig(image_size=image.shape[:2], channels=image.shape[2], patch_size=patch_size,
+                          d_model=d_model, num_heads=num_heads, d_ff=d_ff, num_layers=num_layers,
+                          num_classes=num_classes, pool="cls")
+    except ValueError:  # the cases that must raise it are no attack: no points from them
+        return V.ViTConfig
     params = {k: v.astype(image.dtype) for k, v in V.init_params(cfg, seed).items()}
     COUNT[0] += 1
     if COUNT[0] % 2:

@@ -1,0 +1,67 @@
+"""Exercise 1 (chapter 1): cut an image into patches, and put it back together."""
+
+from __future__ import annotations
+
+import math
+
+import vit_lessons as V
+
+from ..draws import grid, image, indivisible_cases, pick
+from ..forbidden import Rule
+from ..mistakes import mistake
+from ..oracle import stage
+from ..registry import Case, Exercise, Function, register_exercise
+
+
+@stage
+def unpatchify(patches, P, image_size):
+    H, W = image_size
+    return V.unpatchify(patches, P, (H // P, W // P), patches.shape[-1] // (P * P))
+
+
+def _square_grid(patches, P, image_size):
+    g = math.isqrt(patches.shape[-2])
+    return V.unpatchify(patches, P, (g, g), patches.shape[-1] // (P * P))
+
+
+mistake("unpatchify_square_grid", "Your unpatchify assumes a square grid of sqrt(N) x sqrt(N) patches: the grid is "
+        "(H/P, W/P), from image_size.", unpatchify=_square_grid)
+mistake("unpatchify_no_transpose", "Your unpatchify reshapes the patches straight to (H, W, C): reshape to "
+        "(H/P, W/P, P, P, C) and swap axes 1 and 2 first, the inverse of patchify.",
+        unpatchify=lambda patches, P, image_size: patches.reshape(*image_size, -1))
+
+# (grid, channels, dtype): no property's cases are another's
+KINDS = [("square", 3, "float32"), ("non-square", 1, "float64"), ("non-square", 2, "float32"),
+         ("one patch", 3, "float64")]
+
+
+def cases(rng, repeat: int) -> list[Case]:
+    """patchify and unpatchify on square and non-square grids, one patch, 1-3 channels, both dtypes; a
+    ValueError for each side the patch size does not divide."""
+    out = []
+    for _ in range(repeat):
+        for kind, C, dtype in KINDS:
+            P = pick(rng, [2, 3, 4])
+            gh, gw = grid(rng, kind)
+            x = image(rng, gh * P, gw * P, C, dtype)
+            meta = {"grid": kind, "channels": "one" if C == 1 else "several", "dtype": dtype}
+            out.append(Case("patchify", (x, P), f"image {x.shape} {dtype}, patch {P}", meta=meta))
+            out.append(Case("unpatchify", (V.patchify(x, P), P, (gh * P, gw * P)),
+                            f"patches ({gh * gw}, {P * P * C}) {dtype}, patch {P}, image_size ({gh * P}, {gw * P})",
+                            meta=meta))
+        out += indivisible_cases(rng, "patchify", lambda x, P: ((x, P), f"image {x.shape}, patch {P}"))
+    return out
+
+
+@register_exercise
+def patchify() -> Exercise:
+    return Exercise(1, "patchify",
+                    functions={"patchify": Function(("image", "patch_size"), lambda S, x, P: S.patchify(x, P),
+                                                    ("flatten_cpp", "no_transpose", "grid_transposed")),
+                               "unpatchify": Function(("patches", "patch_size", "image_size"),
+                                                      lambda S, p, P, size: S.unpatchify(p, P, size),
+                                                      ("unpatchify_square_grid", "unpatchify_no_transpose"))},
+                    library=(), library_why="cutting patches is this exercise (numpy or torch reshapes only)",
+                    cases=cases,
+                    rules=(Rule("torch", ("unfold", "fold", "Unfold", "Fold"), "cutting patches is this exercise; "
+                                "use reshapes"),))

@@ -1,0 +1,48 @@
+"""Exercise 10 (bonus, chapter 10): the backward pass of one pre-LN encoder block, by hand."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from vit_lessons.backward import encoder_block_backward
+
+from ..draws import block_params, heads_and_width, pick
+from ..forbidden import Rule
+from ..registry import Case, Exercise, Function, chapters, register_exercise
+
+
+def block_gradients(S, x, params, num_heads, dy):
+    """(dx, grads) of sum(dy * block(x)), from the library's backward pass."""
+    prefixed = {f"blocks.0.{k}": v for k, v in params.items()}
+    dx, grads = encoder_block_backward(x, prefixed, 0, SimpleNamespace(num_heads=num_heads, ln_eps=1e-6), dy)
+    return dx, {k: grads[f"blocks.0.{k}"] for k in params}
+
+
+KINDS = ["one", "several", "several"]
+
+
+def cases(rng, repeat: int) -> list[Case]:
+    """One block, float64, one or several heads, d_ff above or below D."""
+    out = []
+    for _ in range(repeat):
+        for heads_kind in KINDS:
+            heads, D = heads_and_width(rng, heads_kind)
+            T, F = int(rng.integers(2, 7)), pick(rng, [D // 2 or 1, 2 * D])
+            x, dy = rng.standard_normal((T, D)), rng.standard_normal((T, D))
+            out.append(Case("block_backward", (x, block_params(rng, D, heads, F, np.float64), heads, dy),
+                            f"x ({T}, {D}) float64, {heads} head(s), d_ff {F}, dy ({T}, {D})",
+                            meta={"heads": heads_kind}))
+    return out
+
+
+@register_exercise
+def block_backward() -> Exercise:
+    why = "the gradients are to be computed by hand"
+    return Exercise(10, "block_backward",
+                    functions={"block_backward": Function(("x", "params", "num_heads", "dy"), block_gradients)},
+                    library=chapters(1, 2, 3, 4, 5), library_why=why, cases=cases, bonus=True,
+                    rules=(Rule("torch", (), "exercise 10 is numpy and scipy: " + why),
+                           Rule("functorch", (), why), Rule("jax", (), why),
+                           Rule("*", ("backward", "requires_grad_", "requires_grad"), why)))
