@@ -107,7 +107,12 @@ def test_grades_csv_equals_grading_each_student_alone(graded, alone):
     by_id = {r[0]: r[1:] for r in rows[1:]}
     assert sorted(by_id) == sorted([*CLASS, "s02"])  # the folder that is no student id is not a row
     for student, res in results.items():
-        assert by_id[student] == [f"{r.score:g}" for r in res] + [f"{sum(r.score for r in res):g}"], student
+        alone_row = [f"{r.score:g}" for r in res] + [f"{sum(r.score for r in res):g}"]
+        # on a difference, what each side said (the class's results.json and the lone grading's verdicts)
+        written = json.loads((out / student / "results.json").read_text())["output"]
+        said = "\n".join(f"{r.exercise.name}: {r.score:g} {r.verdict} | {r.hint} | "
+                         + " / ".join(c.message for c in r.cases if c.message)[:400] for r in res)
+        assert by_id[student] == alone_row, f"{student}\nclass:\n{written}\nalone:\n{said}"
     assert by_id["s01"][-1] == "40" and by_id["s02"][-1] == "0" and by_id["s12"][-1] == "40"
     assert "grading" in proc.stderr and "student" in proc.stderr  # the tqdm bar
 

@@ -21,7 +21,9 @@ CASES = {
     "huge_allocation": (0, "memory"),
     "sys_exit": (0, "sys.exit"),
     "os_exit": (0, "process ended"),
-    "read_outside": (0, "not allowed while grading"),
+    # refused by whichever layer stops it first: the in-process guard, the sandbox user's permissions, or
+    # bubblewrap's view (where the repository lies, e.g. under /tmp, decides which)
+    "read_outside": (0, ("not allowed while grading", "Permission denied", "No such file or directory")),
     "start_process": (0, "not allowed while grading: starting a program"),
     "monkeypatch_numpy": (0, "largest |difference|"),
     "garbage": (0, "expected a numpy array"),
@@ -39,7 +41,7 @@ def test_hostile_submission_is_contained(tmp_path, name):
     score, text = CASES[name]
     feedback = result.verdict + " " + result.hint + " " + " ".join(c.message for c in result.cases)
     assert result.score == score, feedback
-    assert text in feedback
+    assert any(t in feedback for t in ((text,) if isinstance(text, str) else text)), feedback
     assert "Traceback" not in feedback and "vit_lessons/grading" not in feedback
 
 
