@@ -5,6 +5,11 @@ Every chapter is a notebook executed when Sphinx reads it, and most of its cells
 command line has no ``--jobs`` option; this extension asks Sphinx for one reader per core instead,
 and gives each chapter's kernel its share of the cores (``OMP_NUM_THREADS``, read by torch and
 numpy's BLAS when they load) so that chapters running together do not oversubscribe the machine.
+
+One limit comes with the execution cache: jupyter-cache keys a notebook by its code cells alone and
+records an entry before it writes the executed notebook, so two pages whose code is identical, read
+side by side, can match an entry whose notebook is not written yet (``KeyError: Notebook file does not
+exist for cache record``).  The book's chapters never share all their code.
 """
 
 from __future__ import annotations
