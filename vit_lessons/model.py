@@ -46,9 +46,16 @@ def init_params(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]:
 
 
 def init_params_for_training(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]:
-    """timm's initialisation: truncated normal (std 0.02, cut at 2 std) for weights, the
-    positional embedding and the CLS token (std 1e-6 for the CLS token, as timm), zeros for
-    biases, ones for LayerNorm gains.  float32, deterministic in ``seed``."""
+    """The initialisation of training, after timm's ViT: every weight matrix, the patch-embedding
+    kernel and the positional embedding drawn N(0, 0.02^2) truncated at 2 standard deviations
+    (+-0.04), the CLS token N(0, (1e-6)^2) truncated the same way, zeros for every bias, ones for the
+    LayerNorm gains.  float32, deterministic in ``seed``.
+
+    Where timm differs: its ``trunc_normal_(std=.02)`` cuts at +-2 in absolute value, 100 standard
+    deviations, so its draws are in effect untruncated; its ``init_weights_vit_timm`` re-initialises
+    only the ``nn.Linear`` layers (and the positional embedding and CLS token, the latter with an
+    untruncated normal), so its patch-embedding ``Conv2d`` keeps PyTorch's default initialisation
+    (Kaiming-uniform kernel, uniform bias)."""
     check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
 
