@@ -78,7 +78,7 @@ def test_page_in_chromium(site_and_browser, docname):
             moved = playground_matches_the_library(playground_numbers(page))
             assert (moved != start).any(), f"{docname}: an arrow key did not move the playground's query"
             page.locator("button.vitp-one").click()
-            assert playground_numbers(page)["scale"] == 1, f"{docname}: the playground's s = 1 button did nothing"
+            assert playground_numbers(page)["scale"] == 1, f"{docname}: the playground's α = 1 button did nothing"
             playground_matches_the_library(playground_numbers(page))
         controls = page.evaluate(CONTROLS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -289,7 +289,7 @@ def test_playground_in_chromium(site):
         # the scale: the 1/sqrt(d) and 1 buttons, then the slider's far ends (uniform and saturated rows)
         page.locator("button.vitp-one").click()
         assert playground_numbers(page)["scale"] == 1
-        slider = page.get_by_label("scale s of the scores (log scale)")
+        slider = page.get_by_label("scale α of the scores (log scale)")
         slider.focus()
         page.keyboard.press("Home")
         soft = playground_matches_the_library(playground_numbers(page))

@@ -1,17 +1,17 @@
 // The attention playground's front end (chapter 4): an anywidget ES module with no dependencies.
 //
 // State (written by vit_lessons/widgets/playground.py): query_vectors, key_vectors (n, 2) in
-// [-extent, extent], value_colours (n, 3) colours in [0, 1], labels (n,), scale s > 0, selected (the highlighted query), presets
+// [-extent, extent], value_colours (n, 3) colours in [0, 1], labels (n,), scale α > 0, selected (the highlighted query), presets
 // {name: {queries, keys}}, head_dim d, extent.
 //
-// It computes A = softmax(s Q K^T) along each row and the outputs A V itself, so that a drag redraws at
+// It computes A = softmax(α Q K^T) along each row and the outputs A V itself, so that a drag redraws at
 // once, with or without a kernel; the Python side computes the same numbers with vit_lessons.softmax
 // (the browser tests compare the two).
 
 const SVG = "http://www.w3.org/2000/svg";
 const SIZE = 300; // the plane's side in pixels
 const STEP = 0.1, BIG_STEP = 0.5; // arrow keys, and with Shift
-const LOG2_RANGE = [-4, 4]; // the scale slider: s from 1/16 to 16
+const LOG2_RANGE = [-4, 4]; // the scale slider: α from 1/16 to 16
 
 function element(tag, attrs = {}, children = [], ns = null) {
   const node = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
@@ -34,7 +34,7 @@ export function softmaxRows(scores) {
 }
 
 export function attention(queries, keys, values, scale) {
-  // {scores s Q K^T, weights softmax(scores), outputs weights V}: (n, n), (n, n), (n, 3).
+  // {scores α Q K^T, weights softmax(scores), outputs weights V}: (n, n), (n, n), (n, 3).
   const scores = queries.map((q) => keys.map((k) => scale * (q[0] * k[0] + q[1] * k[1])));
   const weights = softmaxRows(scores);
   const outputs = weights.map((w) => [0, 1, 2].map((c) => w.reduce((sum, a, j) => sum + a * values[j][c], 0)));
@@ -79,16 +79,16 @@ function render({ model, el }) {
       if (p) commit({ query_vectors: p.queries.map((v) => v.slice()), key_vectors: p.keys.map((v) => v.slice()) });
     });
     ui.scale = element("input", { class: "vitp-scale", type: "range", min: String(LOG2_RANGE[0]),
-      max: String(LOG2_RANGE[1]), step: "0.05", "aria-label": "scale s of the scores (log scale)" });
+      max: String(LOG2_RANGE[1]), step: "0.05", "aria-label": "scale α of the scores (log scale)" });
     ui.scale.addEventListener("input", () => commit({ scale: 2 ** Number(ui.scale.value) }));
     ui.scaleText = element("span", { class: "vitp-value", "aria-live": "polite" });
-    ui.one = element("button", { type: "button", class: "vitp-one", text: "s = 1" });
+    ui.one = element("button", { type: "button", class: "vitp-one", text: "α = 1" });
     ui.one.addEventListener("click", () => commit({ scale: 1 }));
-    ui.root = element("button", { type: "button", class: "vitp-sqrt", text: "s = 1/√d" });
+    ui.root = element("button", { type: "button", class: "vitp-sqrt", text: "α = 1/√d" });
     ui.root.addEventListener("click", () => commit({ scale: 1 / Math.sqrt(get("head_dim") || 2) }));
     return element("div", { class: "vitp-controls" }, [
       element("label", {}, [element("span", { text: "preset" }), ui.preset]),
-      element("label", {}, [element("span", { text: "scale s" }), ui.scale]), ui.scaleText, ui.one, ui.root]);
+      element("label", {}, [element("span", { text: "scale α" }), ui.scale]), ui.scaleText, ui.one, ui.root]);
   }
 
   function handle(kind, i) {
@@ -188,7 +188,7 @@ function render({ model, el }) {
       return;
     }
     const keysCols = Array.from({ length: n }, (_, j) => `k${j + 1}`);
-    ui.scores = matrixTable("vitp-scores", "scores S = s Q Kᵀ", n, keysCols);
+    ui.scores = matrixTable("vitp-scores", "scores S = α Q Kᵀ", n, keysCols);
     ui.weights = matrixTable("vitp-weights", "weights A = softmax(S), each row sums to 1", n, keysCols);
     ui.outputs = matrixTable("vitp-outputs", "outputs A V (a mix of the values' colours)", n, ["colour", "r", "g", "b"]);
     ui.info = element("div", { class: "vitp-info", "aria-live": "polite" });
@@ -243,7 +243,7 @@ function render({ model, el }) {
     }
     fillTables(result, sel);
     ui.scale.value = String(Math.log2(s));
-    ui.scaleText.textContent = `s = ${s.toFixed(2)} (temperature 1/s = ${(1 / s).toFixed(2)})`;
+    ui.scaleText.textContent = `α = ${s.toFixed(2)} (temperature 1/α = ${(1 / s).toFixed(2)})`;
     root.dataset.scale = String(s);
     const w = result.weights[sel], top = w.indexOf(Math.max(...w));
     ui.info.textContent = `query ${sel + 1} puts ${(100 * w[top]).toFixed(1)}% of its weight on key ${top + 1}`

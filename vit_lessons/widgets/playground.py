@@ -1,9 +1,9 @@
-"""Chapter 4's attention playground: softmax(s Q K^T) V for a handful of tokens, to move by hand.
+"""Chapter 4's attention playground: softmax(α Q K^T) V for a handful of tokens, to move by hand.
 
 Each token has a 2-D query and key, which the reader drags, types or moves with the arrow keys, and a
-value, a colour.  The widget shows the scores s Q K^T, the weights A = softmax over each row, and the
-outputs A V (each a mix of the values' colours), with a slider for the scale s: 1, 1/sqrt(d) or any
-temperature 1/s.  All of it runs in ``playground.js`` from the widget state, so it works on the static
+value, a colour.  The widget shows the scores α Q K^T, the weights A = softmax over each row, and the
+outputs A V (each a mix of the values' colours), with a slider for the scale α: 1, 1/sqrt(d) or any
+temperature 1/α.  All of it runs in ``playground.js`` from the widget state, so it works on the static
 book without a kernel; the Python side computes the same numbers with :func:`vit_lessons.softmax`
 (:meth:`AttentionPlayground.weights`), and the browser tests check that the two agree.
 """
@@ -60,7 +60,7 @@ class AttentionPlayground(anywidget.AnyWidget):
     AttentionPlayground(queries=None, keys=None, values=None, scale=None, labels=None,
                         preset="one key matches each query")
     queries, keys: (n, 2), 2 <= n <= 6, in [-3, 3] (default: the preset's); values: (n, 3) colours in
-    [0, 1]; scale: s > 0 (default 1/sqrt(d), d = 2).  They are the traits ``query_vectors``,
+    [0, 1]; scale: α > 0 (default 1/sqrt(d), d = 2).  They are the traits ``query_vectors``,
     ``key_vectors``, ``value_colours`` and ``scale``, which follow the reader's moves in a live kernel;
     ``selected`` is the query whose row is highlighted.
     """
@@ -101,7 +101,7 @@ class AttentionPlayground(anywidget.AnyWidget):
                          **kwargs)
 
     def scores(self) -> np.ndarray:
-        """S = s Q K^T: (n, n), row i query i against every key."""
+        """S = α Q K^T: (n, n), row i query i against every key."""
         return self.scale * np.asarray(self.query_vectors) @ np.asarray(self.key_vectors).T
 
     def weights(self) -> np.ndarray:
