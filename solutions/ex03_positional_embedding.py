@@ -10,10 +10,11 @@ import numpy as np  # noqa: F401
 
 
 def sincos_2d(grid_size, dim):
-    """2-D sine-cosine positional embedding (as in MAE).
+    """2-D sine-cosine positional embedding, the row half first (this book's convention).
 
     grid_size: (gh, gw); dim: a multiple of 4.  Returns (gh*gw, dim), float32, rows in row-major grid
-    order.  The first dim/2 features encode the patch's row r, the last dim/2 its column c; each half is
+    order.  The first dim/2 features encode the patch's row r, the last dim/2 its column c (MAE and
+    big_vision put the column half first: the same table with its halves swapped); each half is
     [sin(pos * w_k) for k < dim/4] followed by [cos(pos * w_k) for k < dim/4], w_k = 10000^(-k / (dim/4)).
 
     Example: ``sincos_2d((2, 3), 8)`` is (6, 8); its row 4 (r=1, c=1) starts with sin(1 * w_0) = 0.841.

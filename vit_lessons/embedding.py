@@ -81,8 +81,12 @@ def sincos_1d(positions, dim: int, temperature: float = 10000.0) -> np.ndarray:
 
 
 def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0) -> np.ndarray:
-    """2-D sinusoidal embedding (as in MAE): half the features encode the row, half the column.
+    """2-D sinusoidal embedding: the first half of the features encodes the row, the second half
+    the column, each half a :func:`sincos_1d` of ``dim / 2`` features.
 
+    This book puts the row half first; MAE (``np.meshgrid(grid_w, grid_h)``) and big_vision's
+    ``posemb_sincos_2d`` put the column half first, so their table is this one with its two halves
+    swapped (a checkpoint trained with one convention needs that convention).
     Returns (gh * gw, dim) in row-major grid order, float32; ``dim`` must be a multiple of 4.
     """
     if check_int("dim", dim, 4) % 4:

@@ -47,8 +47,9 @@ def _wrong_width(positions, d):
     return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
 
 
-mistake("sincos_axes_swapped", "Your first half encodes the column: the first dim/2 features encode the patch's "
-        "row, the last dim/2 its column.", sincos_halves=lambda rows, cols: np.concatenate([cols, rows], axis=1))
+mistake("sincos_axes_swapped", "Your first half encodes the column (the convention of MAE and big_vision); this "
+        "exercise asks for the row half first: the first dim/2 features encode the patch's row, the last dim/2 "
+        "its column.", sincos_halves=lambda rows, cols: np.concatenate([cols, rows], axis=1))
 mistake("sin_cos_swapped", "Your halves start with the cosines: each half is the sines first, then the cosines.",
         sincos_axis=_cos_first)
 mistake("sincos_interleaved", "Your sines and cosines alternate (sin, cos, sin, cos, as in the Transformer's 1-D "
