@@ -10,7 +10,7 @@ its shape tells the class (the data of chapter 12's comparison of a ViT with a C
 object is drawn last, so its mask is exactly the set of pixels that show it: the ground truth
 against which the attention maps are scored.
 
-Everything is vectorised over the batch and deterministic in ``seed``; 10 000 images of 32 x 32
+Everything is vectorised over the batch and deterministic in ``seed`` and ``n``; 10 000 images of 32 x 32
 take about a second.  ``photo`` returns a photograph that ships inside scikit-image.
 """
 
@@ -32,9 +32,9 @@ CLASS_NAMES = ("disc", "square", "triangle", "cross", "ring")
 class Shapes:
     """A batch of the synthetic dataset.
 
-    images      : (N, H, W, C) float32 in [0, 1], channels last.
-    labels      : (N,) int64, index into ``class_names``.
-    masks       : (N, H, W) bool, True on the pixels that show the object.
+    images      : (n, H, W, C) float32 in [0, 1], channels last.
+    labels      : (n,) int64, index into ``class_names``.
+    masks       : (n, H, W) bool, True on the pixels that show the object.
     class_names : the K class names, ``class_names[labels[i]]`` names image i's object.
     """
 
@@ -116,8 +116,12 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     position, radius, rotation, saturation and brightness are random either way; the same seed gives
     the same labels, background, clutter and noise with and without ``shape_only``.
 
-    n          : number of images N.
-    seed       : the same seed gives the same images, labels and masks, bit for bit.
+    n          : number of images.
+    seed       : the same seed and arguments (``n`` included) give the same images, labels and masks, bit
+                 for bit.  All of a call's random numbers come from one stream, drawn in a fixed order
+                 (every label, then every background, ...), so another ``n`` gives other images (only
+                 the labels of the first images agree): to take the first images of a set, draw the
+                 whole set and slice it.
     image_size : H = W in pixels (>= 16).
     radius     : (low, high) range of the object's radius as a fraction of ``image_size``.
     clutter    : up to this many distractor blobs per image (each smaller than any object); 0 for none.
@@ -125,7 +129,7 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     texture    : amplitude of the smooth random background texture.
     rotation   : the object is rotated by an angle uniform in [-rotation, rotation] degrees.
     shape_only : the object's colour and area independent of its class.
-    Returns :class:`Shapes` with images (N, H, W, 3) float32 in [0, 1], labels (N,) int64, masks (N, H, W) bool.
+    Returns :class:`Shapes` with images (n, H, W, 3) float32 in [0, 1], labels (n,) int64, masks (n, H, W) bool.
     """
     check_int("n", n, 1)
     check_int("seed", seed, 0)

@@ -69,7 +69,8 @@ class TrainResult:
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     """Learning rate of ``step`` (0-based): linear warm-up over ``warmup`` steps to ``lr``, then a
-    cosine decay to 0 at ``steps``."""
+    cosine decay that would reach 0 at step ``steps``, one past the last (step ``steps - 1`` still
+    has a small positive rate)."""
     if step < warmup:
         return lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
@@ -101,7 +102,9 @@ OPTIMIZERS = ("adamw", "sgd")
 
 def _optimizer(parameters, optimizer: str, lr: float, weight_decay: float, momentum: float):
     """AdamW (pre-training) or SGD with momentum (the paper's fine-tuning), weight decay on the
-    matrices only: biases, LayerNorm gains and the CLS token are not pulled towards zero."""
+    parameters of two or more axes only: the weight matrices, the patch-embedding kernel and the
+    positional embedding are decayed; the biases, LayerNorm gains and the CLS token (one axis each)
+    are not.  (timm and DeiT also exempt the positional embedding, by name: ``no_weight_decay()``.)"""
     import torch
 
     decay = [p for p in parameters if p.ndim >= 2]
@@ -219,12 +222,12 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
 
     cfg        : the model; ``cfg.image_size`` must be square and ``cfg.num_classes`` equal the classes.
     steps      : optimisation steps; each sees ``batch_size`` images.
-    lr         : peak learning rate, reached after ``warmup`` steps, then cosine decay to 0.
+    lr         : peak learning rate, reached after ``warmup`` steps, then cosine decay towards 0 (:func:`lr_at`).
     seed       : initialisation and batch order (local generators: no global seed is touched).
     data_seed  : seed of the training images (``steps * batch_size`` fresh images) unless ``data`` is given.
     data       : a :class:`Shapes` to train on instead.
-    standardise: train on per-channel standardised images (much faster to optimise: raw pixels in [0, 1]
-                 all share one sign) and fold the standardisation into the patch embedding at the end
+    standardise: train on per-channel standardised images (raw pixels in [0, 1] all share one sign, which
+                 can slow gradient descent down) and fold the standardisation into the patch embedding at the end
                  (:func:`fold_standardisation`), so the returned parameters take raw images.
     device     : "cpu" or "cuda"; threads: torch CPU threads while training (None leaves torch's
                  setting; see :func:`torch_settings`).
