@@ -1,4 +1,4 @@
-"""Exercise 8 (chapters 6 and 7): the class-token ViT, the original design.
+"""Exercise 8 (chapter 7, with the class token of chapter 6): the class-token ViT, the original design.
 
 Allowed and not allowed: as in exercise 7 (you may import your own ``vit_forward`` helpers from
 ``ex07_vit_forward`` and your blocks from ``ex05_encoder_block``; ``vit_lessons.prepend_cls`` is allowed).

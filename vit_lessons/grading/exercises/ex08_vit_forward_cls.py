@@ -1,4 +1,4 @@
-"""Exercise 8 (chapters 6 and 7): the class-token ViT, the original design."""
+"""Exercise 8 (chapter 7, with the class token of chapter 6): the class-token ViT, the original design."""
 
 from __future__ import annotations
 
