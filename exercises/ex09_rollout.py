@@ -17,7 +17,8 @@ def rollout(attentions):
     Returns R[0, 1:], the class token's row over the N = T - 1 patch tokens, shape (N,), in the dtype of
     ``attentions`` (float32 or float64).
 
-    Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention (every entry 1/5) every entry is 0.15.
+    Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention (every entry 1/5) the four entries are
+    equal (chapter 9's first try-it question asks what they are).
     """
     raise NotImplementedError(
         "Exercise 9: R = I; per layer: mean over heads, (A + I) / 2, rows sum to 1, R = A @ R")

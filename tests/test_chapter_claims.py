@@ -132,3 +132,12 @@ def retuned(model: str, lr: float, accuracy: float) -> dict:
 def test_a_search_that_found_something_else_fails_a_claim(monkeypatch, model, lr, accuracy):
     with pytest.raises(AssertionError):
         run_chapter(X.load_record("data_scaling"), monkeypatch, retuned(model, lr, accuracy))
+
+
+def test_a_search_that_also_tuned_the_sinusoidal_vit_fails_a_claim(monkeypatch):
+    """The prose says the ViT with sinusoidal positions was not tuned (it takes the ViT's rate)."""
+    tuning = X.load_record("data_scaling_tuning")
+    tuning["tuning"]["models"] = [*tuning["tuning"]["models"], "vit-sincos"]
+    tuning["results"] += [dict(r, model="vit-sincos") for r in tuning["results"] if r["model"] == "vit"]
+    with pytest.raises(AssertionError):
+        run_chapter(X.load_record("data_scaling"), monkeypatch, tuning)

@@ -192,3 +192,15 @@ def test_the_hidden_cases_are_other_values_than_the_public_ones(name):
 
     assert not set(arrays(public_cases(name))) & set(arrays(hidden.cases(name)))
     assert [c.label for c in hidden.cases(name)] == [c.label for c in hidden.cases(name)]  # fixed: the same grades
+
+
+def test_the_case_level_mistakes_listed_for_an_exercise_are_those_its_tests_allow():
+    """Chapters list them from ``case_mistakes``: the float32 ones only where a test passes float64 inputs,
+    the ValueError ones only where a test must raise, the rest everywhere."""
+    from vit_lessons.grading import case_mistakes
+
+    rollout = [m for m, _ in case_mistakes("rollout")]
+    assert {"returns_none", "not_an_array", "integer_output", "mutates_input", "float32_result"} <= set(rollout)
+    assert "no_value_error" not in rollout and "wrong_error" not in rollout
+    assert {"no_value_error", "wrong_error", "float32_result"} <= {m for m, _ in case_mistakes("vit_forward")}
+    assert all(hint for _, hint in case_mistakes("block_backward"))

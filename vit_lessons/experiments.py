@@ -40,11 +40,12 @@ from vit_lessons.data import Shapes
 RECORDS_DIR = Path(__file__).parent / "records"
 
 # The budget rule, the same for every model: EPOCHS passes over the training set in steps of BATCH_SIZE
-# images, but at least MIN_STEPS steps (a small set is seen many times: the ViT leaves its first plateau
-# only after a few hundred steps, so a small set must not be denied them) and at most MAX_STEPS (a
-# generous cap, above what the sweep's sizes need); a linear warm-up over the first WARMUP_FRACTION of the
-# steps, then cosine decay.  The peak learning rate of each model is the best of TUNING's grid on the
-# validation set (records/data_scaling_tuning.json, trained by the same budget rule).  The shape-only data
+# images, but at least MIN_STEPS steps (a small set is seen many times: on the shape-only data the ViT
+# leaves its first plateau only after a few hundred steps, so a small set must not be denied them) and at
+# most MAX_STEPS (a generous cap, above what the sweep's sizes need); a linear warm-up over the first
+# WARMUP_FRACTION of the steps, then cosine decay.  The peak learning rate of the ViT and of the CNN is the
+# best of TUNING's grid on the validation set (records/data_scaling_tuning.json, trained by the same budget
+# rule); the ViT with sinusoidal positions is not tuned and takes the ViT's rate.  The shape-only data
 # without distractors and with larger shapes (DATA): at 32 x 32 pixels and 4 x 4 patches, the default
 # shapes span only three to five patches.
 DATA = dict(clutter=0, radius=(0.25, 0.4))

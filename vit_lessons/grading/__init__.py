@@ -13,7 +13,7 @@ side) with ``deny_torch.py``.
 """
 
 from . import exercises  # noqa: F401 - registers every exercise
-from .registry import EXERCISES, named_mistakes
+from .registry import EXERCISES, case_mistakes, named_mistakes
 from .selfcheck import check, run_check
 
-__all__ = ["EXERCISES", "check", "named_mistakes", "run_check"]
+__all__ = ["EXERCISES", "case_mistakes", "check", "named_mistakes", "run_check"]

@@ -163,6 +163,30 @@ def named_mistakes(name: str) -> list[tuple[str, str]]:
     return [(m, hint(m)) for m in names]
 
 
+def _has_float64(value) -> bool:
+    """Whether an argument (an array, or a tuple, list or dict of them) holds a float64 array."""
+    if isinstance(value, dict):
+        return any(_has_float64(v) for v in value.values())
+    if isinstance(value, tuple | list):
+        return any(_has_float64(v) for v in value)
+    return getattr(value, "dtype", None) == np.float64
+
+
+def case_mistakes(name: str) -> list[tuple[str, str]]:
+    """(mistake, hint) of every case-level mistake the diagnostics of exercise ``name`` can name: those read
+    from a test's outcome rather than reproduced by the reference (:mod:`vit_lessons.grading.mistakes`).  Every
+    exercise can return None, a list, integers or change its inputs; the float32 ones apply when some test
+    passes float64 inputs, the ValueError ones when some test must raise."""
+    from .mistakes import MISTAKES
+
+    cases = public_cases(name)
+    float64 = any(_has_float64(c.args) for c in cases)
+    raises = any(c.expect_error for c in cases)
+    applies = {"float32_result": float64, "float32_precision": float64, "no_value_error": raises,
+               "wrong_error": raises}
+    return [(m.name, m.hint) for m in MISTAKES.values() if not m.variants and applies.get(m.name, True)]
+
+
 def public_cases(name: str) -> list[Case]:
     """The self-check's cases of exercise ``name``: one draw of each of its kinds of case."""
     ex = exercise(name)

@@ -7,10 +7,11 @@ map                             ->  DINO mask (the smallest set of patches holdi
 
 Attention rollout (Abnar & Zuidema, 2020) treats each layer as mixing its input tokens: the
 residual connection keeps half of every token (A_hat = 0.5 A + 0.5 I, rows re-normalised) and
-layers compose by matrix product, later layers on the left.  Gradient rollout is Chefer et al.'s
-rule (ICCV 2021, the gradient-weighted variant of their CVPR 2021 relevance propagation): per layer
-A_bar_l = mean over heads of max(A_l * dy/dA_l, 0), and R <- R + A_bar_l R from R = I; its rows do
-not sum to one, and since A_bar_l scales with the logits, so does everything but R's identity.
+layers compose by matrix product, later layers on the left.  Gradient rollout is the rule of Chefer et
+al.'s ICCV 2021 paper (their CVPR 2021 method weights layer-wise relevance, LRP, by the gradient; this
+one weights the attention itself): per layer G_l = mean over heads of max(A_l * dy/dA_l, 0), and
+R <- R + G_l R from R = I; its rows do not sum to one, and since G_l scales with the logits, so does
+everything but R's identity.
 
 A map is read off for a CLS model from the CLS token's row (its patch columns); a mean-pooled
 model has no CLS token and its output is the mean of all patch tokens, so its map is the mean
@@ -129,10 +130,12 @@ def token_map(matrix, cfg: ViTConfig, exclude_self: bool = False):
       changes nothing here: the CLS token's own share is never on the patch grid.
     - a mean-pooled model (no CLS token; the output is the mean of the patch tokens): the mean over
       the patch rows.  By default each row keeps its diagonal, so the map answers "what is the
-      pooled output made of?" (it sums to 1 when the rows do); in a rollout that diagonal is each
-      token's own share carried by the residual stream, about the same for every patch, and it
-      dominates the map.  With ``exclude_self=True`` the diagonal is left out: the map answers
-      "how much does each patch give to the *other* tokens?", what attention moved between patches.
+      pooled output made of?" (it sums to 1 when the rows do).  The diagonal is each token's own
+      share carried by the residual term: in a gradient rollout R it stays 1 for every patch and
+      dominates the map (a flat 1/N plus a ripple); in an attention rollout it decays layer by layer
+      (a few per cent of a token after a few layers), and the two readings nearly coincide.  With
+      ``exclude_self=True`` the diagonal is left out: the map answers "how much does each patch give
+      to the *other* tokens?", what attention moved between patches.
     """
     T, k = cfg.num_tokens, cfg.num_prefix_tokens
     shape = tuple(getattr(matrix, "shape", ()))
@@ -217,16 +220,17 @@ def _targets(target, logits, cfg: ViTConfig):
 
 
 def gradient_weighted_rollout(attentions, gradients, discard_ratio: float = 0.0):
-    """Chefer et al.'s gradient rollout: R <- R + A_bar_l R over the layers, first to last, from R = I.
+    """Chefer et al.'s gradient rollout: R <- R + G_l R over the layers, first to last, from R = I.
 
     attentions, gradients: (L, ..., heads, T, T), layer l of one paired with layer l of the other
     (gradients[l] = d y / d A_l for the logit y being explained).
-    A_bar_l = mean over heads of max(A_l * dy/dA_l, 0) (the positive gradient-weighted attention),
+    G_l = mean over heads of max(A_l * dy/dA_l, 0) (the positive gradient-weighted attention),
     with the lowest ``discard_ratio`` of its off-diagonal entries zeroed first (:func:`discard_lowest`).
-    Returns R = (I + A_bar_L) ... (I + A_bar_1), shape (..., T, T).  Unlike :func:`rollout` its rows
-    do not sum to one, and R is not invariant to the logits' scale: multiplying the logit by c
-    multiplies every A_bar_l by c, so R - I has a term in c, one in c^2, ... up to c^L, and the
-    shape of a map, not only its size, changes with c.  A CLS model's map leaves R's identity out
+    Returns R = (I + G_L) ... (I + G_1), shape (..., T, T).  Unlike :func:`rollout` its rows
+    do not sum to one (R accumulates relevance, it does not split the output into parts), and R is not
+    invariant to the logits' scale: multiplying the logit by alpha multiplies every G_l by alpha, so
+    R - I has a term in alpha, one in alpha^2, ... up to alpha^L, and the shape of a map, not only its
+    size, changes with alpha.  A CLS model's map leaves R's identity out
     (the CLS token's own column); a mean-pooled model's map keeps it unless ``exclude_self``
     (see :func:`token_map`): a flat 1/N per patch on which the gradient signal sits.
     """
