@@ -178,14 +178,16 @@ def run_point(model: str, size: int, seed: int, settings: dict = SWEEP, threads:
     held_out = held_out_images(settings, split)
     if model == "cnn":
         run = T.train_cnn(width=settings["cnn_width"], **budget)
-        accuracy = T.evaluate_cnn(run.model, held_out)
+        with T.torch_settings(threads, flush_denormal=False):  # evaluated on the training's threads
+            accuracy = T.evaluate_cnn(run.model, held_out)
     else:
         cfg = vit_config()
         if model == "vit-sincos":
             budget["init"] = sincos_init(cfg, seed)
             budget["trainable"] = set(budget["init"]) - {"pos_embed"}
         run = T.train(cfg, **budget)
-        accuracy = T.evaluate(run.params, cfg, held_out)
+        with T.torch_settings(threads, flush_denormal=False):
+            accuracy = T.evaluate(run.params, cfg, held_out)
     return {"model": model, "size": size, "seed": seed, "steps": steps, "lr": lr, "test_accuracy": accuracy,
             "train_accuracy": float(np.mean(run.history["accuracy"][-20:])), "seconds": round(run.seconds, 2)}
 
