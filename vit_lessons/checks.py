@@ -27,6 +27,9 @@ OPTIONAL = {
     "transformers": ("transformers", "hub"),
     "huggingface_hub": ("huggingface_hub", "hub"),
     "PIL": ("pillow", "hub"),
+    "anywidget": ("anywidget", "widgets"),
+    "ipywidgets": ("ipywidgets", "widgets"),
+    "traitlets": ("traitlets", "widgets"),
 }
 
 
@@ -172,12 +175,17 @@ def require(module: str):
     """``importlib.import_module(module)`` for an optional dependency (:data:`OPTIONAL`), or a
     ``ModuleNotFoundError`` that says which extra installs it, e.g. ``pip install "vit_lessons[plots]"``."""
     top = module.split(".")[0]
-    distribution, extra = OPTIONAL[top]
+    if top not in OPTIONAL:
+        raise KeyError(f"{top}: not an optional dependency of vit_lessons (expected one of {sorted(OPTIONAL)})")
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if e.name is None or e.name.split(".")[0] != top:
+        missing = (e.name or "").split(".")[0]
+        if missing not in OPTIONAL:
             raise  # something the dependency itself needs is missing: its own message says what
-        raise ModuleNotFoundError(f"{module} is not installed, and this part of vit_lessons needs it: "
+        # the module itself, or another optional dependency it imports (anywidget imports ipywidgets)
+        distribution, extra = OPTIONAL[missing]
+        what = module if missing == top else f"{e.name}, which {module} imports,"
+        raise ModuleNotFoundError(f"{what} is not installed, and this part of vit_lessons needs it: "
                                   f'pip install "vit_lessons[{extra}]" (or pip install {distribution})',
                                   name=e.name) from None

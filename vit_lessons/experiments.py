@@ -35,7 +35,7 @@ import numpy as np
 
 import vit_lessons as V
 from vit_lessons import train as T
-from vit_lessons.checks import check_int
+from vit_lessons.checks import check_int, require
 from vit_lessons.data import Shapes
 
 RECORDS_DIR = Path(__file__).parent / "records"
@@ -232,8 +232,7 @@ def _run(job: tuple[dict, dict]) -> dict:
 def run_all(points: list[dict], settings: dict = SWEEP, jobs: int = 1, progress: bool = True) -> list[dict]:
     """:func:`run_point` of every point (its keyword arguments), ``jobs`` processes of one thread each;
     results in the points' order."""
-    from tqdm.auto import tqdm
-
+    tqdm = require("tqdm.auto").tqdm
     work = [(p, settings) for p in points]
     if jobs == 1:
         return [_run(w) for w in tqdm(work, desc="sweep", disable=not progress)]
