@@ -162,7 +162,56 @@ def test_resize_pos_embed_equals_interpolate(rng, prefix):
     (lambda x: V.split_heads(np.zeros((4, 8)), 3), "num_heads=3: expected a divisor"),
     (lambda x: V.sincos_1d(np.arange(3), 0), "dim=0"),
     (lambda x: V.sincos_2d((2, 2), -4), "dim=-4"),
+    (lambda x: V.sincos_2d((-4, 4), 8), r"grid_size\[0\]=-4: expected a positive int"),
+    (lambda x: V.sincos_2d(4, 8), r"grid_size=4: expected a pair \(gh, gw\)"),
+    (lambda x: V.resize_pos_embed(np.zeros((17, 4)), (4, 4), (-3, 3), 1), r"new_grid\[0\]=-3: expected a positive"),
+    (lambda x: V.resize_pos_embed(np.zeros((17, 4)), (4, 4), "big", 1), r"new_grid='big': expected a pair"),
+    (lambda x: V.resize_pos_embed(np.zeros(17), (4, 4), (3, 3), 1), r"pos_embed has shape \(17,\): expected \(T, D\)"),
+    (lambda x: V.softmax("abc"), "x is a str: expected a numpy array or a torch tensor; got 'abc'"),
+    (lambda x: V.scaled_dot_product_attention(np.zeros((2, 5, 8)), np.zeros((2, 6, 4)), np.zeros((2, 6, 4))),
+     r"k has shape \(2, 6, 4\): expected \(..., Tk, 8\) \(d, the width of q\)"),
+    (lambda x: V.scaled_dot_product_attention(np.zeros((5, 8)), np.zeros((6, 8)), np.zeros((7, 8))),
+     r"v has shape \(7, 8\): expected \(..., 6, dv\) \(Tk, the tokens of k\)"),
+    (lambda x: V.layer_norm(np.zeros((2, 5, 16)), np.ones(8), np.zeros(8)),
+     r"weight has shape \(8,\): expected \(16,\) \(D, the width of x\)"),
+    (lambda x: V.layer_norm(np.zeros((2, 5, 16)), np.ones(16), np.zeros(15)), r"bias has shape \(15,\)"),
+    (lambda x: V.unpatchify(np.zeros(48), 4, (1, 1), 3), r"patches has shape \(48,\): expected \(..., N, L\)"),
+    (lambda x: V.unpatchify("x", 4, (1, 1), 3), "patches is a str"),
+    (lambda x: V.prepend_cls(np.zeros((2, 4, 8)), np.zeros(7)), r"cls_token has shape \(7,\): expected \(8,\)"),
+    (lambda x: V.patchify("abc", 4), "images is a str: expected a numpy array"),
+    (lambda x: V.conv_windows([[[1.0]]], 1, 1), "images is a list"),
+    (lambda x: V.patch_embed(x, np.zeros((4, 3, 2, 2)), np.zeros(5)), r"bias has shape \(5,\): expected \(4,\)"),
 ])
 def test_building_blocks_name_a_bad_argument(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call(np.zeros((8, 8, 3), np.float32))
+
+
+def test_patch_embed_by_default_refuses_what_patchify_refuses(rng):
+    """The default call cuts patches, as patchify does, and refuses a size the patch does not divide; an
+    explicit stride asks for the convolution, whose windows leave the rest unused (PyTorch's conv2d)."""
+    x = rng.random((2, 32, 32, 3)).astype(np.float32)
+    w, b = rng.standard_normal((16, 3, 5, 5)).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    with pytest.raises(ValueError, match=r"images of size 32x32 with weight.shape=\(16, 3, 5, 5\): sides must be "
+                                         r"multiples of 5 \(2 rows and 2 columns would be dropped\).*stride=5"):
+        V.patch_embed(x, w, b)
+    with pytest.raises(ValueError, match="multiples of 5"):
+        V.patchify(x, 5)
+    ref = F.conv2d(t(x).permute(0, 3, 1, 2), t(w), t(b), stride=5).flatten(2).transpose(1, 2)
+    np.testing.assert_allclose(V.patch_embed(x, w, b, stride=5), ref.numpy(), atol=ATOL32, rtol=0)
+
+
+def test_a_parameter_prefix_or_block_that_is_not_there_is_named(rng):
+    cfg = small_config()
+    params = V.init_params(cfg, 0)
+    x = rng.random((2, cfg.num_tokens, cfg.d_model)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"params has no \['blocks.0.attnq.weight'.*did you mean "
+                                         r"prefix='blocks.0.attn.'\? \(a prefix ends with its dot\)"):
+        V.multi_head_attention(x, params, "blocks.0.attn", cfg.num_heads)
+    with pytest.raises(ValueError, match=r"params has no \['blocks.0.mlpfc1.weight'.*prefix='blocks.0.mlp.'"):
+        V.mlp(x, params, "blocks.0.mlp")
+    with pytest.raises(ValueError, match=r"params has no \['blocks.99.norm1.weight'.*prefix='blocks.99.'.*"
+                                         r"after the prefixes \['blocks.0.', 'blocks.1.'\]"):
+        V.encoder_block(x, params, 99, cfg)
+    with pytest.raises(ValueError, match="i=-1: expected an int >= 0"):
+        V.encoder_block(x, params, -1, cfg)

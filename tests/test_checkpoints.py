@@ -182,6 +182,16 @@ def test_save_validates(tmp_path):
         save_checkpoint(tmp_path / "x.safetensors", params, cfg)
 
 
+def test_a_path_that_is_not_a_checkpoint_file_is_named(tmp_path, saved):
+    with pytest.raises(ValueError, match=r"path='.*' is a folder: expected a .safetensors file written by "
+                                         r"save_checkpoint \(the folder has \['.*.safetensors'\]\)"):
+        load_checkpoint(saved[0].parent)
+    with pytest.raises(ValueError, match="path is an int: expected a str or PathLike"):
+        load_checkpoint(123)
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
 def test_load_pretrained_unknown_name_lists_the_names():
     with pytest.raises(ValueError, match="shapes-cls.*shapes-mean"):
         load_pretrained("imagenet")

@@ -92,6 +92,15 @@ def test_overlapping_patches_need_not_divide():
     assert c.grid_size == (14, 14)
 
 
+def test_an_unknown_field_is_named_by_replace_preset_and_from_dict():
+    for call in (lambda: V.preset("tiny", foo=1), lambda: V.preset("tiny").replace(foo=1),
+                 lambda: V.ViTConfig.from_dict({**V.preset("tiny").to_dict(), "foo": 1})):
+        with pytest.raises(ValueError, match=r"config keys \['foo'\]: not fields of ViTConfig \(expected some of "):
+            call()
+    with pytest.raises(ValueError, match=r"d is a list: expected a dict; got \[1, 2\]"):
+        V.ViTConfig.from_dict([1, 2])
+
+
 def test_unknown_preset():
     with pytest.raises(ValueError, match="name='ViT-X'"):
         V.preset("ViT-X")

@@ -1,5 +1,7 @@
 """The synthetic shapes and the photographs: determinism, masks consistent with the images, validation."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -63,9 +65,13 @@ def test_all_classes_and_generation_is_fast():
     (dict(n=0, seed=0), "n=0"), (dict(n=5, seed=-1), "seed=-1"), (dict(n=5, seed=0, image_size=8), "image_size=8"),
     (dict(n=5, seed=0, radius=(0.3, 0.1)), "radius"), (dict(n=5, seed=0, noise=2.0), "noise=2.0"),
     (dict(n=5, seed=0, rotation=400), "rotation=400"), (dict(n=5, seed=0, clutter=-1), "clutter=-1"),
+    (dict(n=5, seed=0, radius=0.3), "radius=0.3: expected a pair (low, high), a tuple or a list of two"),
+    (dict(n=5, seed=0, radius=(0.3,)), "radius=(0.3,): expected a pair (low, high)"),
+    (dict(n=5, seed=0, radius=(0.0, 0.3)), "radius[0]=0.0: expected a number in (0.0, 0.45]"),
+    (dict(n=5, seed=0, radius=(0.2, "x")), "radius[1]='x'"),
 ])
 def test_make_shapes_rejects_bad_arguments(kwargs, word):
-    with pytest.raises(ValueError, match=word.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=re.escape(word)):
         make_shapes(**kwargs)
 
 

@@ -67,6 +67,19 @@ def test_run_point_validates():
         X.run_point("resnet", 40, 0, settings=TINY)
     with pytest.raises(ValueError, match="size=81"):
         X.run_point("cnn", 81, 0, settings=TINY)
+    with pytest.raises(ValueError, match=r"size=np.int64\(0\): expected an int in \[1, 80\]"):
+        X.run_point("cnn", np.int64(0), 0, settings=TINY)
+    with pytest.raises(ValueError, match="size=40.0: expected an int in"):
+        X.run_point("cnn", 40.0, 0, settings=TINY)
+    with pytest.raises(ValueError, match="seed=-1: expected an int >= 0"):
+        X.run_point("cnn", 40, -1, settings=TINY)
+
+
+def test_run_point_takes_a_numpy_int_as_every_check_int_does():
+    """A size drawn from a numpy array (e.g. np.arange) is an int; the record keeps a plain int."""
+    point = X.run_point("cnn", np.int64(40), np.int64(0), settings=TINY)
+    assert type(point["size"]) is int and type(point["seed"]) is int
+    assert point == {**X.run_point("cnn", 40, 0, settings=TINY), "seconds": point["seconds"]}
 
 
 def test_the_sincos_vit_keeps_its_positions_fixed():

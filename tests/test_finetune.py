@@ -198,3 +198,36 @@ def test_relabel_groups_the_classes():
         FT.relabel(d, {"round": ("disc", "ring"), "angular": ("square", "triangle")})
     with pytest.raises(ValueError, match="exactly one group"):
         FT.relabel(d, {"a": ("disc", "ring", "square"), "b": ("square", "triangle", "cross")})
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(lr="high"), "lr='high': expected a number >= 0.0"),
+    (dict(lr=-0.1), "lr=-0.1: expected a number >= 0.0"),
+    (dict(lr=float("nan")), "lr=nan: expected a number >= 0.0"),
+    (dict(momentum=-0.5), r"momentum=-0.5: expected a number in \[0.0, 1.0\)"),
+    (dict(momentum=1.5), r"momentum=1.5: expected a number in \[0.0, 1.0\)"),
+    (dict(momentum=1.0), r"momentum=1.0: expected a number in \[0.0, 1.0\)"),
+    (dict(clip_norm=-1.0), "clip_norm=-1.0: expected a number > 0.0"),
+    (dict(weight_decay=-1.0), "weight_decay=-1.0: expected a number >= 0.0"),
+    (dict(steps=0), "steps=0: expected a positive int"),
+    (dict(batch_size=2.5), "batch_size=2.5: expected a positive int, got float"),
+    (dict(warmup=-1), r"warmup=-1: expected an int in \[0, 40\]"),
+])
+def test_finetune_names_a_bad_setting_before_it_trains(change, message):
+    cfg = shapes_config("cls", **TINY)
+    with pytest.raises(ValueError, match=message):
+        FT.finetune(cfg, V.init_params(cfg, 0), make_shapes(8, 0, image_size=16), progress=False, **change)
+
+
+def test_finetune_and_relabel_say_what_the_data_must_be():
+    cfg = shapes_config("cls", **TINY)
+    params, data = V.init_params(cfg, 0), make_shapes(8, 0, image_size=16)
+    for call in (lambda: FT.finetune(cfg, params, data.images, steps=1, batch_size=4, warmup=0, progress=False),
+                 lambda: FT.relabel(data.images, {"a": ("disc",)})):
+        with pytest.raises(ValueError, match=r"data is a ndarray: expected a Shapes \(images, labels, masks, "
+                                             r"class_names\), e.g. vit_lessons.make_shapes\(n, seed\)"):
+            call()
+    with pytest.raises(ValueError, match=r"data.images has shape \(8, 32, 32, 3\): expected \(N, 16, 16, 3\)"):
+        FT.finetune(cfg, params, make_shapes(8, 0), steps=1, batch_size=4, warmup=0, progress=False)
+    with pytest.raises(ValueError, match=r"groups is a list: expected a dict of group name -> the class names"):
+        FT.relabel(data, ["disc"])

@@ -383,3 +383,12 @@ def test_trained_models_find_the_object(name, one_torch_thread):
     assert result["rollout"]["mass"] > result["uniform"]["mass"] + 0.1
     assert result["cls_attention"]["mass"] > result["uniform"]["mass"] + 0.08
     assert result["gradient_rollout_without_self"]["mass"] > result["uniform"]["mass"] + 0.15
+
+
+def test_rollout_names_what_is_not_an_attention_array():
+    with pytest.raises(ValueError, match=r"attentions\[0\] is an int: expected a numpy array or a torch tensor"):
+        I.rollout([1, 2, 3])
+    with pytest.raises(ValueError, match="attentions is a str: expected a numpy array"):
+        I.rollout("abc")
+    with pytest.raises(ValueError, match=r"attentions has shape \(2, 4, 5, 6\): expected \(L, ..., heads, T, T\)"):
+        I.rollout(np.zeros((2, 4, 5, 6)))

@@ -184,7 +184,10 @@ def test_init_for_training_is_timm_like():
     (np.zeros((12, 8, 1)), r"expected \(12, 8, 3\)"),
     (np.zeros((1, 1, 12, 8, 3)), r"images has shape"),
     (np.zeros((12, 8, 3), dtype=np.int64), r"dtype int64"),
-    ([[0.0]], r"images is a list"),
+    (np.zeros((12, 8, 3), dtype=np.float16), r"images has dtype float16: expected float32 or float64"),
+    (torch.zeros((12, 8, 3), dtype=torch.float16), r"images has dtype torch.float16: expected float32 or float64"),
+    (torch.zeros((12, 8, 3), dtype=torch.bfloat16), r"dtype torch.bfloat16: expected float32 or float64"),
+    ([[0.0]], r"images is a list: expected a numpy array or a torch tensor; got \[\[0.0\]\]"),
 ])
 def test_forward_rejects_bad_images(bad, pattern):
     cfg = small_config()
@@ -204,6 +207,51 @@ def test_forward_rejects_bad_params(rng):
         V.backward(p, image, cfg, np.zeros(4))
     with pytest.raises(ValueError, match="seed=-1"):
         V.init_params(cfg, -1)
+
+
+def test_the_parts_of_the_forward_check_sizes_against_the_config(rng):
+    """Each public step names both sizes when its input does not fit the config or the parameters."""
+    cfg = small_config()
+    p = V.init_params(cfg, 0)
+    with pytest.raises(ValueError, match=r"images has shape \(2, 16, 16, 3\): expected \(12, 8, 3\) or "
+                                         r"\(B, 12, 8, 3\), channels last, for cfg.image_size=\(12, 8\)"):
+        V.embed(np.zeros((2, 16, 16, 3), np.float32), p, cfg)
+    wider = V.init_params(cfg.replace(image_size=(16, 8)), 0)
+    with pytest.raises(ValueError, match=r"params\['pos_embed'\] has shape \(9, 8\): expected \(7, 8\)"):
+        V.embed(np.zeros((12, 8, 3), np.float32), dict(p, pos_embed=wider["pos_embed"]), cfg)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 7, 9\): expected \(..., T, 8\) \(D, the width"):
+        V.encoder(np.zeros((2, cfg.num_tokens, cfg.d_model + 1), np.float32), p, cfg)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 7\): expected \(..., 8\) \(the width D of "
+                                         r"params\['head.weight'\]\)"):
+        V.head(np.zeros((2, 7)), p)
+    with pytest.raises(ValueError, match=r"params has no \['head.weight', 'head.bias'\]"):
+        V.head(np.zeros((2, 8)), {k: v for k, v in p.items() if not k.startswith("head.")})
+    with pytest.raises(ValueError, match=r"x has shape \(8,\): expected \(..., T, D\)"):
+        V.pool(np.zeros(8), cfg)
+
+
+def test_a_config_given_as_a_dict_says_how_to_make_one(rng):
+    cfg = small_config()
+    p = V.init_params(cfg, 0)
+    image = rng.random((12, 8, 3)).astype(np.float32)
+    for call in (lambda: V.forward(p, image, cfg.to_dict()), lambda: V.embed(image, p, cfg.to_dict()),
+                 lambda: V.backward(p, image, cfg.to_dict(), np.zeros(3)), lambda: V.check_params(p, {})):
+        with pytest.raises(ValueError, match=r"cfg is a dict: expected a ViTConfig \(from a dict of its fields: "
+                                             r"ViTConfig.from_dict\(d\)\); got \{"):
+            call()
+    assert V.ViTConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"dlogits is a list: expected a numpy array"):
+        V.backward(p, image, cfg, [0.0] * 3)
+
+
+def test_to_torch_names_what_is_not_parameters():
+    with pytest.raises(ValueError, match="params is a str: expected a dict of name -> numpy array or torch tensor"):
+        V.to_torch("abc")
+    with pytest.raises(ValueError, match="dtype is a str: expected a dtype such as torch.float32; got 'float32'"):
+        V.to_torch({"w": np.zeros(2)}, dtype="float32")
+    with pytest.raises(ValueError, match=r"params\['w'\] is a str"):
+        V.to_torch({"w": "x"})
+    assert V.to_torch({"w": np.zeros(2)}, dtype=torch.float64)["w"].dtype == torch.float64
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])

@@ -67,6 +67,10 @@ def test_pyproject_lists_every_import():
              "train; d = Shapes(np.zeros((4, 16, 16, 3), np.float32), np.arange(4) % 5, np.zeros((4, 16, 16), bool), "
              "tuple('abcde')); train(shapes_config(image_size=16), steps=1, batch_size=2, warmup=0, data=d, "
              "progress=False)", "train"),
+    ("tqdm", "from vit_lessons import experiments as X; X.run_all([], progress=False)", "train"),
+    ("anywidget", "import vit_lessons.widgets", "widgets"),
+    ("traitlets", "from vit_lessons.widgets import AttentionPlayground", "widgets"),
+    ("ipywidgets", "import vit_lessons.widgets", "widgets"),  # anywidget imports it: named all the same
 ])
 def test_a_missing_extra_is_named(hidden, code, extra):
     result = _run(code, hidden=(hidden,))

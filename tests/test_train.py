@@ -13,6 +13,7 @@ from vit_lessons.train import (
     evaluate,
     evaluate_cnn,
     fold_standardisation,
+    init_params_for_training,
     lr_at,
     main,
     shapes_config,
@@ -70,6 +71,33 @@ def test_train_validates():
         train(cfg, steps=2, warmup=1, threads=0, progress=False)
     with pytest.raises(ValueError, match="batch_size=0"):
         train_cnn(steps=2, batch_size=0, progress=False)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(lr="x"), "lr='x': expected a number >= 0.0"),
+    (dict(weight_decay=-1.0), "weight_decay=-1.0: expected a number >= 0.0"),
+    (dict(label_smoothing=2.0), r"label_smoothing=2.0: expected a number in \[0.0, 1.0\)"),
+    (dict(device="gpu"), "device='gpu': expected 'cpu' or 'cuda'"),
+    (dict(seed=-1), "seed=-1: expected an int >= 0"),
+    (dict(trainable="head.weight"), "trainable='head.weight': expected a collection of parameter names"),
+    (dict(data=np.zeros((8, 16, 16, 3), np.float32)), "data is a ndarray: expected a Shapes"),
+])
+def test_train_names_a_bad_setting_before_it_trains(change, message):
+    cfg = shapes_config("cls", **TINY)
+    kwargs = dict(steps=1, batch_size=4, warmup=0, data=make_shapes(8, 0, image_size=16), progress=False)
+    with pytest.raises(ValueError, match=message):
+        train(cfg, **{**kwargs, **change})
+
+
+def test_evaluation_and_the_cnn_name_a_bad_argument():
+    cfg, data = shapes_config("cls", **TINY), make_shapes(8, 0, image_size=16)
+    params = init_params_for_training(cfg, 0)
+    with pytest.raises(ValueError, match="data is a ndarray: expected a Shapes"):
+        evaluate(params, cfg, data.images)
+    with pytest.raises(ValueError, match="batch_size=0: expected a positive int"):
+        evaluate(params, cfg, data, batch_size=0)
+    with pytest.raises(ValueError, match="lr=-1.0: expected a number >= 0.0"):
+        train_cnn(steps=1, batch_size=4, warmup=0, lr=-1.0, data=data, progress=False)
 
 
 def test_command_line_writes_checkpoint_and_record(tmp_path, capsys):

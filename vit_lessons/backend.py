@@ -40,11 +40,14 @@ def is_array(x) -> bool:
     return isinstance(x, np.ndarray) or is_torch(x)
 
 
-def is_floating(x) -> bool:
-    """True for an array or tensor of a real floating-point dtype."""
+def is_float32_or_64(x) -> bool:
+    """True for an array or tensor of dtype float32 or float64 (the library computes in these two;
+    half precision is not tested)."""
     if is_torch(x):
-        return x.dtype.is_floating_point  # a property, so torch.compile reads it without leaving the graph
-    return np.issubdtype(x.dtype, np.floating)
+        import torch
+
+        return x.dtype in (torch.float32, torch.float64)  # dtype constants: torch.compile reads them in its graph
+    return x.dtype in (np.float32, np.float64)
 
 
 def device(x):
@@ -87,11 +90,18 @@ def to_numpy(x) -> np.ndarray:
 
 def to_torch(params: dict, dtype=None, device=None, requires_grad: bool = False) -> dict:
     """The same parameters as torch tensors (e.g. leaves for autograd), copied: changing them
-    leaves ``params`` as it was.  dtype and device default to each array's own."""
+    leaves ``params`` as it was.  params: name -> numpy array or tensor.  dtype (a ``torch.dtype``,
+    e.g. ``torch.float32``) and device default to each array's own."""
     import torch
 
+    from .checks import check_array, check_instance
+
+    check_instance("params", params, dict, how=" of name -> numpy array or torch tensor")
+    if dtype is not None:
+        check_instance("dtype", dtype, torch.dtype, how=" such as torch.float32")
     out = {}
     for k, v in params.items():
+        check_array(f"params[{k!r}]", v)
         t = v.detach().clone() if is_torch(v) else torch.from_numpy(np.array(v))
         out[k] = t.to(dtype=dtype or t.dtype, device=device).requires_grad_(requires_grad)
     return out

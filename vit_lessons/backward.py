@@ -21,6 +21,7 @@ import math
 
 from .attention import merge_heads, multi_head_attention, split_heads
 from .backend import device, erf, like, namespace
+from .checks import check_shape
 from .embedding import patch_embed_matrix
 from .encoder import encoder_block, mlp
 from .model import check_images, check_params, forward
@@ -196,10 +197,7 @@ def backward(params: dict, image, cfg, dlogits) -> dict:
     check_images(image, cfg, "image")
     check_params(params, cfg)
     K = cfg.num_classes or cfg.d_model  # without a head, forward's output is the pooled features
-    expected = (*image.shape[:-3], K)
-    if tuple(dlogits.shape) != expected:
-        raise ValueError(f"dlogits has shape {tuple(dlogits.shape)}: expected {expected} "
-                         f"(one gradient per logit of each image)")
+    check_shape("dlogits", dlogits, (*image.shape[:-3], K), why="one gradient per logit of each image")
     params = {k: like(v, image) for k, v in params.items()}  # as forward computes with them
     saved = {}
     forward(params, image, cfg, out=saved)  # the one forward pass; every layer below reads its record

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from .config import ViTConfig, param_shapes
+from .checks import check_instance
+from .config import ViTConfig, check_config, param_shapes
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PRETRAINED = {"shapes-cls": "shapes-cls.safetensors", "shapes-mean": "shapes-mean.safetensors"}
@@ -37,8 +39,7 @@ def save_checkpoint(path, params: dict, cfg: ViTConfig, **metadata) -> Path:
     from .backend import to_numpy
     from .model import check_params
 
-    if not isinstance(cfg, ViTConfig):
-        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    check_config(cfg)
     check_params(params, cfg)
     reserved = {"config", "data_sha256"} & set(metadata)
     if reserved:
@@ -100,6 +101,17 @@ def _parse_header(raw: bytes, name: str) -> tuple[dict, int]:
     return header, data_start
 
 
+def _read(path) -> tuple[Path, bytes]:
+    """(the path as a Path, the file's bytes); a clear error for what is not a file's path."""
+    check_instance("path", path, (str, os.PathLike), how=" (the path of a .safetensors file)")
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.safetensors"))[:5]
+        raise ValueError(f"path={str(path)!r} is a folder: expected a .safetensors file written by save_checkpoint"
+                         + (f" (the folder has {found})" if found else ""))
+    return path, path.read_bytes()
+
+
 def load_checkpoint(path) -> tuple[ViTConfig, dict[str, np.ndarray], dict]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -110,8 +122,7 @@ def load_checkpoint(path) -> tuple[ViTConfig, dict[str, np.ndarray], dict]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    path = Path(path)
-    raw = path.read_bytes()
+    path, raw = _read(path)
     header, data_start = _parse_header(raw, str(path.name))
     meta = header.get("__metadata__") or {}
     if "config" not in meta:

@@ -10,7 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .checks import check_int, check_number
+from .backend import is_array, is_float32_or_64
+from .checks import check_array, check_instance, check_int, check_number
 
 POOLS = ("mean", "cls")
 
@@ -136,6 +137,7 @@ class ViTConfig:
         A stride that followed the patch size (non-overlapping patches) keeps following it:
         ``preset("ViT-B/16").replace(patch_size=8)`` has stride 8, not 16.
         """
+        _check_fields(changes)
         if "patch_size" in changes and "stride" not in changes and self.stride == self.patch_size:
             changes["stride"] = changes["patch_size"]
         return dataclasses.replace(self, **changes)
@@ -149,14 +151,56 @@ class ViTConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ViTConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config keys {unknown}: not fields of ViTConfig (expected some of {sorted(known)})")
+        check_instance("d", d, dict)
+        _check_fields(d)
         d = dict(d)
         if isinstance(d.get("image_size"), list):
             d["image_size"] = tuple(d["image_size"])
         return cls(**d)
+
+
+def _check_fields(names) -> None:
+    """Raise ``ValueError`` naming those of ``names`` that are not fields of :class:`ViTConfig`."""
+    known = {f.name for f in dataclasses.fields(ViTConfig)}
+    unknown = sorted(set(names) - known, key=str)
+    if unknown:
+        raise ValueError(f"config keys {unknown}: not fields of ViTConfig (expected some of {sorted(known)})")
+
+
+def check_config(cfg, name: str = "cfg") -> None:
+    """Raise ``ValueError`` unless ``cfg`` is a :class:`ViTConfig` (a dict says how to make one)."""
+    check_instance(name, cfg, ViTConfig, how=" (from a dict of its fields: ViTConfig.from_dict(d))")
+
+
+def check_params(params: dict, cfg: ViTConfig) -> None:
+    """Raise ``ValueError`` naming the first missing, unexpected or mis-shaped parameter."""
+    check_config(cfg)
+    check_instance("params", params, dict, how=" of name -> array")
+    expected = param_shapes(cfg)
+    missing = [k for k in expected if k not in params]
+    extra = [k for k in params if k not in expected]
+    if missing or extra:
+        raise ValueError(f"params keys do not match the config: missing {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
+                         f"{' ...' if len(extra) > 5 else ''}")
+    for name, shape in expected.items():
+        got = tuple(params[name].shape) if is_array(params[name]) else None
+        if got != shape:
+            raise ValueError(f"params[{name!r}] has shape {got}: expected {shape}")
+
+
+def check_images(images, cfg: ViTConfig, name: str = "images") -> None:
+    """Raise ``ValueError`` unless ``images`` is a float32 or float64 (H, W, C) or (B, H, W, C) array
+    matching cfg."""
+    check_config(cfg)
+    check_array(name, images)
+    H, W = cfg.image_size
+    shape = tuple(images.shape)
+    if len(shape) not in (3, 4) or shape[-3:] != (H, W, cfg.channels):
+        raise ValueError(f"{name} has shape {shape}: expected ({H}, {W}, {cfg.channels}) or "
+                         f"(B, {H}, {W}, {cfg.channels}), channels last, for cfg.image_size={cfg.image_size}")
+    if not is_float32_or_64(images):
+        raise ValueError(f"{name} has dtype {images.dtype}: expected float32 or float64 (convert with .astype)")
 
 
 def _table1(name: str, patch: int, d: int, layers: int, heads: int, mlp: int) -> ViTConfig:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_int, check_number, require
+from .checks import check_instance, check_int, check_number, check_pair, require
 from .ops import bilinear_matrix
 
 CLASS_NAMES = ("disc", "square", "triangle", "cross", "ring")
@@ -45,6 +45,12 @@ class Shapes:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def check_shapes(data, name: str = "data") -> None:
+    """Raise ``ValueError`` unless ``data`` is a :class:`Shapes` (the only data the training functions take)."""
+    check_instance(name, data, Shapes, how=" (images, labels, masks, class_names), e.g. vit_lessons.make_shapes(n, "
+                   "seed) or vit_lessons.data.Shapes(images, labels, masks, class_names)")
 
 
 def _shape_masks(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> dict[str, np.ndarray]:
@@ -123,7 +129,8 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
                  the labels of the first images agree): to take the first images of a set, draw the
                  whole set and slice it.
     image_size : H = W in pixels (>= 16).
-    radius     : (low, high) range of the object's radius as a fraction of ``image_size``.
+    radius     : (low, high) range of the object's radius as a fraction of ``image_size`` (a pair, even
+                 for one size: ``(0.3, 0.3)``), 0 < low <= high <= 0.45.
     clutter    : up to this many distractor blobs per image (each smaller than any object); 0 for none.
     noise      : standard deviation of the Gaussian pixel noise.
     texture    : amplitude of the smooth random background texture.
@@ -135,7 +142,8 @@ def make_shapes(n: int, seed: int, image_size: int = 32, *, radius: tuple[float,
     check_int("seed", seed, 0)
     check_int("image_size", image_size, 16)
     check_int("clutter", clutter, 0)
-    if not (len(radius) == 2 and 0 < radius[0] <= radius[1] <= 0.45):
+    low, high = check_pair("radius", radius, check_number, what="(low, high)", low=0.0, high=0.45, low_open=True)
+    if low > high:
         raise ValueError(f"radius={radius!r}: expected (low, high) with 0 < low <= high <= 0.45")
     check_number("rotation", rotation, 0.0, 180.0, unit="degrees")
     check_number("noise", noise, 0.0, 1.0)

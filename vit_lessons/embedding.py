@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import like, namespace
-from .checks import check_int
+from .checks import check_int, check_keys, check_pair, check_shape, check_tiling
+from .config import check_images
 from .ops import bilinear_matrix, linear, record
 from .patches import conv_windows
 
@@ -28,25 +29,40 @@ def patch_embed_matrix(weight):
 def patch_embed(images, weight, bias, stride: int | None = None, padding: int = 0, *, out: dict | None = None):
     """The patch embedding: a convolution with kernel P, written as a matrix product.
 
-    images: (..., H, W, C) channels last.  weight: (D, C, P, P).  bias: (D,).
+    images: (..., H, W, C) channels last.  weight: (D, C, P, P).  bias: (D,) or None.
     Returns the tokens x_p E + b, shape (..., N, D), N = outH * outW in row-major grid order.
-    With stride = P and padding = 0 (the default) the windows are the image's patches.
+    stride=None (the default) with padding 0: the windows are the image's patches, and H and W must be
+    multiples of P, as :func:`vit_lessons.patchify` requires (a convolution would drop the rest without
+    a word).  An explicit ``stride`` (P included) or a padding asks for the convolution itself: PyTorch's
+    ``conv2d``, outH = floor((H + 2 padding - P) / stride) + 1, the pixels beyond the last window unused.
     out: records ``"patches"``, the flattened windows x_p (..., N, P*P*C), and ``"patch_embed"``, the tokens.
     """
+    _check_patch_embed(images, weight, bias, stride, padding)
     xp = namespace(images)
-    shape = tuple(weight.shape)
-    if len(shape) != 4 or shape[2] != shape[3] or shape[1] != images.shape[-1]:
-        raise ValueError(f"weight has shape {shape}: expected (D, C, P, P) with C = {images.shape[-1]}, "
-                         f"the images' channels")
-    P = shape[-1]
+    P = weight.shape[-1]
     windows = conv_windows(images, P, P if stride is None else stride, padding)
     *lead, gh, gw, _, _, C = windows.shape
     flat = record(out, "patches", xp.reshape(windows, (*lead, gh * gw, P * P * C)))
     return record(out, "patch_embed", linear(flat, patch_embed_matrix(weight), bias))
 
 
+def _check_patch_embed(images, weight, bias, stride, padding) -> None:
+    check_shape("images", images, (..., "H", "W", "C"))
+    shape = tuple(getattr(weight, "shape", ()))
+    if len(shape) != 4 or shape[2] != shape[3] or shape[1] != images.shape[-1]:
+        raise ValueError(f"weight has shape {shape}: expected (D, C, P, P) with C = {images.shape[-1]}, "
+                         f"the images' channels")
+    if bias is not None:
+        check_shape("bias", bias, (shape[0],), why="D, the kernels of weight")
+    if stride is None and padding == 0:  # the patches; an explicit stride asks for conv2d's windows
+        check_tiling(images.shape, shape[-1], "weight.shape", shape,
+                     hint=f", or pass stride={shape[-1]} for PyTorch's conv2d, which drops them")
+
+
 def prepend_cls(tokens, cls_token):
     """[x_class; tokens]: tokens (..., N, D), cls_token (D,) -> (..., N+1, D)."""
+    check_shape("tokens", tokens, (..., "N", "D"))
+    check_shape("cls_token", cls_token, (tokens.shape[-1],), why="D, the width of tokens")
     xp = namespace(tokens)
     cls = xp.broadcast_to(xp.reshape(cls_token, (1, -1)), (*tokens.shape[:-2], 1, tokens.shape[-1]))
     return xp.concat([cls, tokens], axis=-2)
@@ -55,14 +71,23 @@ def prepend_cls(tokens, cls_token):
 def embed(images, params: dict, cfg, *, out: dict | None = None):
     """z_0: patch embedding, CLS token (if ``cfg.pool == "cls"``) prepended, THEN E_pos added.
 
-    images: (..., H, W, C).  Returns (..., T, D).
+    images: (H, W, C) or (B, H, W, C), the size of ``cfg.image_size``.  Returns ([B,] T, D).
     out: records what :func:`patch_embed` records and ``"embed"``, z_0.
     """
+    _check_embed(images, params, cfg)
     z = patch_embed(images, params["patch_embed.weight"], params["patch_embed.bias"], cfg.stride, cfg.padding,
                     out=out)
     if cfg.pool == "cls":
         z = prepend_cls(z, params["cls_token"])
     return record(out, "embed", z + params["pos_embed"])
+
+
+def _check_embed(images, params: dict, cfg) -> None:
+    check_images(images, cfg)
+    check_keys("params", params, "", ("pos_embed", "patch_embed.weight", "patch_embed.bias")
+               + (("cls_token",) if cfg.pool == "cls" else ()))
+    check_shape("params['pos_embed']", params["pos_embed"], (cfg.num_tokens, cfg.d_model),
+                why="cfg.num_tokens, cfg.d_model")
 
 
 # ---- fixed (sinusoidal) positional embeddings -------------------------------------------------
@@ -91,7 +116,7 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
     """
     if check_int("dim", dim, 4) % 4:
         raise ValueError(f"dim={dim}: expected a multiple of 4 (sin and cos for rows and for columns)")
-    gh, gw = grid_size
+    gh, gw = check_pair("grid_size", grid_size, low=1, what="(gh, gw)")
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
     return np.concatenate([sincos_1d(rows.ravel(), dim // 2, temperature),
                            sincos_1d(cols.ravel(), dim // 2, temperature)], axis=1)
@@ -152,8 +177,11 @@ def resize_pos_embed(pos_embed, old_grid: tuple[int, int], new_grid: tuple[int, 
     """
     if convention not in RESIZE_CONVENTIONS:
         raise ValueError(f"convention={convention!r}: expected one of {sorted(RESIZE_CONVENTIONS)}")
+    (gh, gw), (nh, nw) = (check_pair(name, grid, low=1, what="(gh, gw)")
+                          for name, grid in (("old_grid", old_grid), ("new_grid", new_grid)))
+    check_int("num_prefix_tokens", num_prefix_tokens, 0)
+    check_shape("pos_embed", pos_embed, ("T", "D"))
     xp = namespace(pos_embed)
-    (gh, gw), (nh, nw) = old_grid, new_grid
     T, D = pos_embed.shape
     if T != num_prefix_tokens + gh * gw:
         raise ValueError(f"pos_embed has {T} rows: expected {num_prefix_tokens} + {gh}*{gw} "

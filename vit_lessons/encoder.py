@@ -13,7 +13,12 @@ import math
 
 from .attention import multi_head_attention
 from .backend import erf, like, namespace
+from .checks import check_int, check_keys, check_shape
+from .config import check_config
 from .ops import linear, record
+
+MLP_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+NORM_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
 
 
 def layer_norm(x, weight, bias, eps: float = 1e-6):
@@ -21,6 +26,7 @@ def layer_norm(x, weight, bias, eps: float = 1e-6):
 
     x: (..., D), weight and bias: (D,).
     """
+    _check_norm(x, weight, bias)
     xp = namespace(x)
     mean = xp.mean(x, axis=-1, keepdims=True)
     centred = x - mean
@@ -29,6 +35,11 @@ def layer_norm(x, weight, bias, eps: float = 1e-6):
     y *= like(weight, y)  # in place, as in GELU: one (..., D) temporary instead of three
     y += like(bias, y)
     return y
+
+
+def _check_norm(x, weight, bias) -> None:
+    check_shape("weight", weight, x.shape[-1:], why="D, the width of x")  # also refuses a weight that would broadcast
+    check_shape("bias", bias, x.shape[-1:], why="D, the width of x")
 
 
 def gelu(x):
@@ -46,9 +57,12 @@ def gelu(x):
 def mlp(x, params: dict, prefix: str, *, out: dict | None = None):
     """MLP(x) = GELU(x W1^T + b1) W2^T + b2.  x: (..., D) -> (..., D), hidden width F.
 
+    Reads ``{prefix}fc1.weight`` (F, D), ``fc1.bias`` (F,), ``fc2.weight`` (D, F), ``fc2.bias`` (D,): the
+    prefix ends with its dot, e.g. ``"blocks.0.mlp."``.
     out: records, under ``prefix``, ``fc1`` (the pre-activation (..., F)) and ``act`` (its GELU), and,
     under ``prefix`` without its dot, the output.
     """
+    check_keys("params", params, prefix, MLP_KEYS)
     h = record(out, prefix + "fc1", linear(x, params[prefix + "fc1.weight"], params[prefix + "fc1.bias"]))
     g = record(out, prefix + "act", gelu(h))
     return record(out, prefix.rstrip("."), linear(g, params[prefix + "fc2.weight"], params[prefix + "fc2.bias"]))
@@ -62,6 +76,7 @@ def encoder_block(x, params: dict, i: int, cfg, *, out: dict | None = None):
     ``attn.``, ``after_attn`` (z'_l, the residual stream after attention), ``norm2``, what :func:`mlp`
     records under ``mlp.``, and ``blocks.{i}`` itself: the block's output z_l.
     """
+    _check_block(x, params, i)
     b = f"blocks.{i}."
     h = record(out, b + "norm1", layer_norm(x, params[b + "norm1.weight"], params[b + "norm1.bias"], cfg.ln_eps))
     a, probs = multi_head_attention(h, params, b + "attn.", cfg.num_heads, out=out)
@@ -70,12 +85,19 @@ def encoder_block(x, params: dict, i: int, cfg, *, out: dict | None = None):
     return record(out, b[:-1], x + mlp(h, params, b + "mlp.", out=out)), probs
 
 
+def _check_block(x, params: dict, i: int) -> None:
+    check_int("i", i, 0)
+    check_keys("params", params, f"blocks.{i}.", NORM_KEYS)  # names the blocks there are
+    check_shape("x", x, (..., "T", params[f"blocks.{i}.norm1.weight"].shape[-1]), why="D, the width of the block")
+
+
 def encoder(x, params: dict, cfg, *, out: dict | None = None):
     """z_L from z_0: the ``cfg.num_layers`` blocks in order.
 
     x: (..., T, D).  Returns (z_L (..., T, D), a list of each block's attention (..., heads, T, T)).
     out: records what every :func:`encoder_block` records, and ``"encoder"``: z_L.
     """
+    check_config(cfg)
     attentions = []
     for i in range(cfg.num_layers):
         x, probs = encoder_block(x, params, i, cfg, out=out)

@@ -35,6 +35,7 @@ import numpy as np
 
 import vit_lessons as V
 from vit_lessons import train as T
+from vit_lessons.checks import check_int, require
 from vit_lessons.data import Shapes
 
 RECORDS_DIR = Path(__file__).parent / "records"
@@ -167,9 +168,8 @@ def run_point(model: str, size: int, seed: int, settings: dict = SWEEP, threads:
     """
     if model not in MODEL_SIZES:
         raise ValueError(f"model={model!r}: expected one of {sorted(MODEL_SIZES)}")
-    largest = max(settings["sizes"])
-    if not (isinstance(size, int) and 1 <= size <= largest):
-        raise ValueError(f"size={size!r}: expected an int in [1, {largest}] (the largest of settings['sizes'])")
+    size = check_int("size", size, 1, max(settings["sizes"]), why="the largest of settings['sizes']")
+    seed = check_int("seed", seed, 0)
     steps = steps_for(size, settings)
     lr = settings["lr"][model] if lr is None else lr
     budget = dict(steps=steps, batch_size=settings["batch_size"], lr=lr, weight_decay=settings["weight_decay"],
@@ -235,8 +235,7 @@ def _run(job: tuple[dict, dict]) -> dict:
 def run_all(points: list[dict], settings: dict = SWEEP, jobs: int = 1, progress: bool = True) -> list[dict]:
     """:func:`run_point` of every point (its keyword arguments), ``jobs`` processes of one thread each;
     results in the points' order."""
-    from tqdm.auto import tqdm
-
+    tqdm = require("tqdm.auto").tqdm
     work = [(p, settings) for p in points]
     if jobs == 1:
         return [_run(w) for w in tqdm(work, desc="sweep", disable=not progress)]

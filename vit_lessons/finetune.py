@@ -16,8 +16,8 @@ import numpy as np
 
 import vit_lessons as V
 from vit_lessons import train as T
-from vit_lessons.checks import check_int
-from vit_lessons.data import Shapes
+from vit_lessons.checks import check_instance, check_int
+from vit_lessons.data import Shapes, check_shapes
 
 HEAD = ("head.weight", "head.bias")
 # the paper's fine-tuning optimiser; the rate and the steps are the caller's (a tiny model takes larger rates)
@@ -62,6 +62,8 @@ def relabel(data: Shapes, groups: dict[str, tuple[str, ...]]) -> Shapes:
     """The same images with a new task: each image's label becomes the index of the group (a key of
     ``groups``, in order) that lists its class name, e.g. ``{"round": ("disc", "ring"), "angular":
     ("square", "triangle", "cross")}``.  Every class must be in exactly one group."""
+    check_shapes(data)
+    check_instance("groups", groups, dict, how=" of group name -> the class names it holds")
     listed = [name for members in groups.values() for name in members]
     if sorted(listed) != sorted(data.class_names):
         raise ValueError(f"groups={groups!r}: expected every class of {data.class_names} in exactly one group")

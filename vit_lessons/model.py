@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from .backend import is_array, is_floating, like, namespace
-from .checks import check_int
-from .config import ViTConfig, param_shapes
+from .backend import like, namespace
+from .checks import check_int, check_keys, check_shape
+from .config import ViTConfig, check_images, check_params, param_shapes
 from .embedding import embed
 from .encoder import encoder, layer_norm
 from .ops import linear, record
@@ -79,40 +79,11 @@ def init_params_for_training(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]
     return params
 
 
-def check_params(params: dict, cfg: ViTConfig) -> None:
-    """Raise ``ValueError`` naming the first missing, unexpected or mis-shaped parameter."""
-    if not isinstance(params, dict):
-        raise ValueError(f"params is a {type(params).__name__}: expected a dict of name -> array")
-    expected = param_shapes(cfg)
-    missing = [k for k in expected if k not in params]
-    extra = [k for k in params if k not in expected]
-    if missing or extra:
-        raise ValueError(f"params keys do not match the config: missing {missing[:5]}"
-                         f"{' ...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
-                         f"{' ...' if len(extra) > 5 else ''}")
-    for name, shape in expected.items():
-        got = tuple(params[name].shape) if is_array(params[name]) else None
-        if got != shape:
-            raise ValueError(f"params[{name!r}] has shape {got}: expected {shape}")
-
-
-def check_images(images, cfg: ViTConfig, name: str = "images") -> None:
-    """Raise ``ValueError`` unless ``images`` is a float (H, W, C) or (B, H, W, C) array matching cfg."""
-    if not is_array(images):
-        raise ValueError(f"{name} is a {type(images).__name__}: expected a numpy array or a torch tensor")
-    H, W = cfg.image_size
-    shape = tuple(images.shape)
-    if len(shape) not in (3, 4) or shape[-3:] != (H, W, cfg.channels):
-        raise ValueError(f"{name} has shape {shape}: expected ({H}, {W}, {cfg.channels}) or "
-                         f"(B, {H}, {W}, {cfg.channels}), channels last")
-    if not is_floating(images):
-        raise ValueError(f"{name} has dtype {images.dtype}: expected float32 or float64 (convert with .astype)")
-
-
 # ---- the last steps --------------------------------------------------------------------------
 def pool(x, cfg: ViTConfig):
     """(..., T, D) -> (..., D): token 0 (the CLS token) for ``"cls"``, the mean over the N
     patch tokens for ``"mean"`` (a mean-pooled model has no CLS token to leave out)."""
+    check_shape("x", x, (..., "T", "D"))
     if cfg.pool == "cls":
         return x[..., 0, :]
     xp = namespace(x)
@@ -121,6 +92,8 @@ def pool(x, cfg: ViTConfig):
 
 def head(x, params: dict):
     """Logits y = x W_head^T + b_head: (..., D) -> (..., K)."""
+    check_keys("params", params, "", ("head.weight", "head.bias"))
+    check_shape("x", x, (..., params["head.weight"].shape[-1]), why="the width D of params['head.weight']")
     return linear(x, params["head.weight"], params["head.bias"])
 
 

@@ -9,11 +9,12 @@ row-major (left to right, then top to bottom) and each patch is flattened in
 from __future__ import annotations
 
 from .backend import device, namespace
-from .checks import check_int
+from .checks import check_array, check_int, check_pair, check_shape, check_tiling
 
 
 def _check_image(images, name: str = "images"):
-    if getattr(images, "ndim", None) not in (3, 4):
+    check_array(name, images)
+    if images.ndim not in (3, 4):
         raise ValueError(f"{name} has shape {tuple(getattr(images, 'shape', ()))}: "
                          f"expected (H, W, C) or (B, H, W, C), channels last")
 
@@ -26,8 +27,7 @@ def conv_windows(images, kernel: int, stride: int, padding: int = 0):
     With stride == kernel and padding == 0 this is a pure reshape (the patches of a ViT);
     otherwise windows overlap or leave gaps, and are gathered one kernel offset at a time.
     """
-    if getattr(images, "ndim", 0) < 3:
-        raise ValueError(f"images has shape {tuple(getattr(images, 'shape', ()))}: expected (..., H, W, C)")
+    check_shape("images", images, (..., "H", "W", "C"))
     check_int("kernel", kernel, 1)
     check_int("stride", stride, 1)
     check_int("padding", padding, 0)
@@ -62,9 +62,7 @@ def patchify(images, patch_size: int):
     xp = namespace(images)
     *lead, H, W, C = images.shape
     P = check_int("patch_size", patch_size, 1)
-    if H % P or W % P:
-        raise ValueError(f"images of size {H}x{W} with patch_size={P}: sides must be multiples of {P} "
-                         f"({H % P} rows and {W % P} columns would be dropped); resize or crop first")
+    check_tiling(images.shape, P, "patch_size", P)
     windows = conv_windows(images, P, P)
     return xp.reshape(windows, (*lead, (H // P) * (W // P), P * P * C))
 
@@ -75,12 +73,11 @@ def unpatchify(patches, patch_size: int, grid_size: tuple[int, int], channels: i
     patches: (N, P*P*C) or (B, N, P*P*C) with N = gh * gw.
     Returns (gh*P, gw*P, C) or (B, gh*P, gw*P, C).
     """
+    check_shape("patches", patches, (..., "N", "L"))
     xp = namespace(patches)
     *lead, N, L = patches.shape
     P, C = check_int("patch_size", patch_size, 1), check_int("channels", channels, 1)
-    if not (isinstance(grid_size, tuple | list) and len(grid_size) == 2):
-        raise ValueError(f"grid_size={grid_size!r}: expected a pair (gh, gw) of positive ints")
-    gh, gw = (check_int(f"grid_size[{i}]", g, 1) for i, g in enumerate(grid_size))
+    gh, gw = check_pair("grid_size", grid_size, low=1, what="(gh, gw) of positive ints")
     if N != gh * gw or L != P * P * C:
         raise ValueError(f"patches has shape {tuple(patches.shape)}: expected (..., {gh * gw}, {P * P * C}) "
                          f"for grid_size={grid_size}, patch_size={P}, channels={C}")

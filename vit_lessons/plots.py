@@ -14,7 +14,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .checks import check_int, require
-from .config import ViTConfig
+from .config import ViTConfig, check_config
 from .interpret import cls_attention, patch_filter_components, pos_embed_cosine, rollout, token_map
 from .patches import patchify
 
@@ -261,8 +261,7 @@ def encoder_block_diagram(cfg: ViTConfig) -> Figure:
     stream runs up the left, touched only by the two additions.  T, D, F, the heads, d and epsilon
     are read from ``cfg``.
     """
-    if not isinstance(cfg, ViTConfig):
-        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    check_config(cfg)
     from matplotlib.patches import Circle
 
     T, D, F, k, d = cfg.num_tokens, cfg.d_model, cfg.d_ff, cfg.num_heads, cfg.head_dim
@@ -304,8 +303,7 @@ def heads_diagram(cfg: ViTConfig) -> Figure:
     Bottom: the outputs concatenated back to (T, heads * d) = (T, D), then mixed by U_msa (D, D).
     Every number is read from ``cfg``; one colour per head (viridis: distinct in greyscale too).
     """
-    if not isinstance(cfg, ViTConfig):
-        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    check_config(cfg)
     from matplotlib import colormaps
     from matplotlib.patches import Rectangle
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_torch
-from .checks import check_int, check_number, require
-from .config import ViTConfig
-from .data import CLASS_NAMES, Shapes, make_shapes
+from .checks import check_int, check_number, check_shape, require
+from .config import ViTConfig, check_config
+from .data import CLASS_NAMES, Shapes, check_shapes, make_shapes
 from .model import check_params, forward, init_params_for_training
 
 # The recipe of the shipped checkpoints (``python -m vit_lessons.train`` defaults).  One thread: on a
@@ -193,7 +193,19 @@ def _flushes_denormals() -> bool:
     return torch.tensor(1e-40, dtype=torch.float32).mul(1.0).item() == 0.0
 
 
-def _training_data(data: Shapes | None, *, steps, batch_size, warmup, data_seed, image_size, device):
+def check_optimisation(*, lr, weight_decay, momentum=0.9, label_smoothing=0.0, clip_norm=None) -> None:
+    """Raise ``ValueError`` naming the first bad setting of the optimiser: ``lr`` >= 0 (0: nothing moves, a
+    check of the set-up), ``weight_decay`` >= 0, ``momentum`` in [0, 1) (SGD's; 1 or more diverges),
+    ``label_smoothing`` in [0, 1), ``clip_norm`` > 0 or None.  All finite numbers."""
+    check_number("lr", lr, 0.0)
+    check_number("weight_decay", weight_decay, 0.0)
+    check_number("momentum", momentum, 0.0, 1.0, high_open=True)
+    check_number("label_smoothing", label_smoothing, 0.0, 1.0, high_open=True)
+    if clip_norm is not None:
+        check_number("clip_norm", clip_norm, 0.0, low_open=True)
+
+
+def _training_data(data: Shapes | None, *, steps, batch_size, warmup, seed, data_seed, image_size, device):
     """The set-up :func:`train` and :func:`train_cnn` share: the schedule's arguments checked, the
     device checked, and the training images (``steps * batch_size`` fresh ones of ``data_seed``
     unless ``data`` is given).  Returns (data, seconds spent generating it)."""
@@ -202,6 +214,11 @@ def _training_data(data: Shapes | None, *, steps, batch_size, warmup, data_seed,
     check_int("steps", steps, 1)
     check_int("batch_size", batch_size, 1)
     check_int("warmup", warmup, 0, steps, why="at most steps")
+    check_int("seed", seed, 0)
+    if data is not None:
+        check_shapes(data)
+    if not (isinstance(device, str) and device.split(":")[0] in ("cpu", "cuda", "mps")):
+        raise ValueError(f"device={device!r}: expected 'cpu' or 'cuda' (or 'cuda:N', 'mps')")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r}: CUDA is not available here (use 'cpu')")
     t0 = time.perf_counter()
@@ -244,13 +261,13 @@ def train(cfg: ViTConfig, *, steps: int = TRAIN_DEFAULTS["steps"], batch_size: i
     """
     import torch
 
-    start, names, standardise = _start(cfg, seed, init, trainable, optimizer, clip_norm, standardise)
+    check_optimisation(lr=lr, weight_decay=weight_decay, momentum=momentum, label_smoothing=label_smoothing,
+                       clip_norm=clip_norm)
+    start, names, standardise = _start(cfg, seed, init, trainable, optimizer, standardise)
     with torch_settings(threads):
-        data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup,
+        data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup, seed=seed,
                                             data_seed=data_seed, image_size=cfg.image_size[0], device=device)
-        if cfg.num_classes != len(data.class_names):
-            raise ValueError(f"cfg.num_classes={cfg.num_classes}: expected {len(data.class_names)} "
-                             f"(the classes {data.class_names})")
+        _check_data(data, cfg)
         mean, std, data = _standardised(data, standardise)
         if init is not None and standardise:  # what computes on standardised images what init does on raw ones
             start = fold_standardisation(start, -mean / std, 1.0 / std)
@@ -276,18 +293,27 @@ def _standardised(data: Shapes, standardise: bool) -> tuple[np.ndarray, np.ndarr
                              class_names=data.class_names)
 
 
-def _start(cfg: ViTConfig, seed: int, init: dict | None, trainable, optimizer: str, clip_norm,
+def _check_data(data: Shapes, cfg: ViTConfig) -> None:
+    """Raise ``ValueError`` unless ``data`` has images of ``cfg``'s size and one class per output."""
+    H, W = cfg.image_size
+    check_shape("data.images", data.images, ("N", H, W, cfg.channels), why="cfg.image_size and cfg.channels")
+    if cfg.num_classes != len(data.class_names):
+        raise ValueError(f"cfg.num_classes={cfg.num_classes}: expected {len(data.class_names)} "
+                         f"(the classes {data.class_names})")
+
+
+def _start(cfg: ViTConfig, seed: int, init: dict | None, trainable, optimizer: str,
            standardise: bool) -> tuple[dict, set, bool]:
     """The options of :func:`train`, checked: returns (the starting parameters, numpy: ``init`` or a
     fresh :func:`init_params_for_training`; the names to train; whether to standardise the images)."""
-    if not isinstance(cfg, ViTConfig):
-        raise ValueError(f"cfg is a {type(cfg).__name__}: expected a ViTConfig")
+    check_config(cfg)
     if cfg.image_size[0] != cfg.image_size[1]:
         raise ValueError(f"cfg.image_size={cfg.image_size}: the shapes data are square")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r}: expected one of {OPTIMIZERS}")
-    if clip_norm is not None:
-        check_number("clip_norm", clip_norm, 0.0, low_open=True)
+    if isinstance(trainable, str):
+        raise ValueError(f"trainable={trainable!r}: expected a collection of parameter names, e.g. "
+                         f"('head.weight', 'head.bias'), not one string")
     if init is not None:
         check_params(init, cfg)
     start = init_params_for_training(cfg, seed) if init is None else init
@@ -312,6 +338,8 @@ def evaluate_loss(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 
     import torch
     import torch.nn.functional as F
 
+    _check_eval_data(data, batch_size)
+
     tparams = to_torch(params, dtype=torch.float32)
     correct, total_loss = 0, 0.0
     with torch.no_grad():
@@ -321,6 +349,11 @@ def evaluate_loss(params: dict, cfg: ViTConfig, data: Shapes, batch_size: int = 
             correct += int((logits.argmax(-1) == labels).sum())
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
     return correct / len(data), total_loss / len(data)
+
+
+def _check_eval_data(data: Shapes, batch_size: int) -> None:
+    check_shapes(data)
+    check_int("batch_size", batch_size, 1)
 
 
 WARMUP_COMPARISON = dict(warmups=(TRAIN_DEFAULTS["warmup"], 0), seeds=(0, 1, 2))
@@ -380,8 +413,9 @@ def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_D
     left as it was)."""
     import torch
 
+    check_optimisation(lr=lr, weight_decay=weight_decay)
     with torch_settings(threads):
-        data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup,
+        data, data_seconds = _training_data(data, steps=steps, batch_size=batch_size, warmup=warmup, seed=seed,
                                             data_seed=data_seed, image_size=image_size, device=device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -398,6 +432,8 @@ def train_cnn(*, steps: int = TRAIN_DEFAULTS["steps"], batch_size: int = TRAIN_D
 def evaluate_cnn(model, data: Shapes, batch_size: int = 500) -> float:
     """Accuracy of a :func:`cnn_baseline` module on ``data``."""
     import torch
+
+    _check_eval_data(data, batch_size)
 
     correct = 0
     with torch.no_grad():

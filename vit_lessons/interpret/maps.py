@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import device, is_torch, like, namespace, to_numpy
-from ..checks import check_int, check_number
-from ..config import ViTConfig
-from ..model import check_images, check_params, forward
+from ..checks import check_array, check_int, check_number
+from ..config import ViTConfig, check_images, check_params
+from ..model import forward
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -49,12 +49,15 @@ def _stacked(attentions):
     if isinstance(attentions, (list, tuple)):
         if not attentions:
             raise ValueError("attentions is empty: expected at least one layer")
+        for i, a in enumerate(attentions):
+            check_array(f"attentions[{i}]", a)
         return namespace(*attentions).stack(list(attentions), axis=0)
     return attentions
 
 
 def _check_square(name: str, a, min_ndim: int, layout: str) -> None:
-    shape = tuple(getattr(a, "shape", ()))
+    check_array(name, a)
+    shape = tuple(a.shape)
     if len(shape) < min_ndim or shape[-1] != shape[-2]:
         raise ValueError(f"{name} has shape {shape}: expected {layout}")
 

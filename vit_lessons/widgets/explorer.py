@@ -20,15 +20,16 @@ import base64
 import json
 from pathlib import Path
 
-import anywidget
 import numpy as np
-import traitlets
 
 from ..attention import softmax
 from ..backend import to_numpy
+from ..checks import require
 from ..config import ViTConfig
 from ..interpret import rollout
 from ..model import forward
+
+anywidget, traitlets = require("anywidget"), require("traitlets")  # the "widgets" extra
 
 _HERE = Path(__file__).parent
 MAX_STATE_BYTES = 2_000_000  # a book page should stay well under this
@@ -286,8 +287,7 @@ def explorer_with_controls(models: dict, images, *, labels=None, class_names=Non
     page the explorer keeps every in-browser interaction; the Python controls then do nothing, and
     the note under them says so.
     """
-    import ipywidgets as W
-
+    W = require("ipywidgets")
     if not models:
         raise ValueError("models: expected at least one {name: (cfg, params)} entry, got none")
     x = np.asarray(to_numpy(images), dtype=np.float32)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import anywidget
 import numpy as np
-import traitlets
 
 from ..attention import softmax
-from ..checks import check_number
+from ..checks import check_number, require
+
+anywidget, traitlets = require("anywidget"), require("traitlets")  # the "widgets" extra
 
 _HERE = Path(__file__).parent
 HEAD_DIM = 2  # the queries and keys live in a plane
