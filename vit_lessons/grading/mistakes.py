@@ -71,8 +71,8 @@ mistake("float32_result", "Your function returns float32 for a float64 input: co
 mistake("float64_result", "Your function returns float64 for a float32 input: return the input's dtype, as the "
         "docstring asks (np.eye, np.zeros, np.array and np.arange make float64 unless given dtype=x.dtype; "
         "a Python float keeps x's dtype; or cast the result with .astype(x.dtype)).")
-mistake("wrong_dtype", "Your function returns another dtype than the docstring asks for (the input's dtype): "
-        "cast with .astype(x.dtype).")
+mistake("wrong_dtype", "Your function returns another dtype than its docstring states (the input's dtype; float32 "
+        "for sincos_2d, which has no input array): cast the result to it, e.g. .astype(np.float32).")
 mistake("float32_values", "Your float64 result holds float32 values: it was computed (or stored) in float32 and "
         "cast back to float64; compute in the input's dtype from the start (cast the parameters with "
         ".astype(x.dtype); no dtype=np.float32, no torch float32 default).")
