@@ -19,7 +19,7 @@ def scaled_dot_product_attention(q, k, v):
     q: (..., Tq, d), k: (..., Tk, d), v: (..., Tk, dv), any number of leading axes (heads, batch), float32 or
     float64; the scores may be large (subtract each row's maximum before exp).
     Returns (output (..., Tq, dv), probabilities A (..., Tq, Tk)), each row of A summing to 1 over the keys,
-    in the dtype of ``q``.
+    both in the dtype of ``q`` (float32 or float64; another dtype fails the test).
 
     Example: q, k, v of shape (2, 5, 4) (2 heads, 5 tokens, d = 4) -> output (2, 5, 4), A (2, 5, 5).
     """
@@ -33,8 +33,8 @@ def multi_head_attention(x, params, num_heads):
     x: (T, D) or (B, T, D).  params: ``"q.weight"``, ``"k.weight"``, ``"v.weight"``, ``"proj.weight"`` (D, D)
     and the matching ``".bias"`` (D,); linear layers are y = x W^T + b.  Head h takes the features
     h*d .. (h+1)*d - 1 of the projections, d = D / num_heads.
-    Returns (output (..., T, D), probabilities (..., num_heads, T, T)) in the dtype of ``x`` (the parameters
-    are float32: cast them).
+    Returns (output (..., T, D), probabilities (..., num_heads, T, T)), both in the dtype of ``x`` (float32
+    or float64; another dtype fails the test); the parameters are float32: cast them.
 
     Example: x (5, 8), num_heads 2 -> output (5, 8), probabilities (2, 5, 5).  The parameters of block i of a
     model: ``{k[len(f"blocks.{i}.attn."):]: v for k, v in params.items() if k.startswith(f"blocks.{i}.attn.")}``.

@@ -33,9 +33,10 @@ def vit_forward(seed, image, patch_size, d_model, num_heads, d_ff, num_layers, n
         params = V.init_params(cfg, seed)   # patch_embed.weight (D, C, P, P), pos_embed (N, D),
                                             # blocks.{i}.norm1.weight ..., norm.weight, head.weight (K, D)
 
-    Compute in the dtype of ``image`` (cast the float32 parameters with ``.astype(image.dtype)``): a float64
-    image must give float64 logits.  numpy or torch both work; return a numpy array or a tensor.  Raises
-    ValueError when patch_size does not divide H or W (``ViTConfig`` does).
+    Compute in the dtype of ``image`` (cast the float32 parameters with ``.astype(image.dtype)``): the logits
+    have the dtype of ``image`` (float32 or float64; another dtype fails the test).  numpy or torch both
+    work; return a numpy array or a tensor.  Raises ValueError when patch_size does not divide H or W
+    (``ViTConfig`` does).
 
     Worked example: image (4, 4, 3), patch_size 2, d_model 8, num_heads 2, d_ff 16, num_layers 2, 4 classes:
     the convolution gives a (2, 2, 8) grid -> tokens (4, 8); + pos_embed (4, 8); two blocks keep (4, 8);

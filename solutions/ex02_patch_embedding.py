@@ -16,7 +16,8 @@ def patch_embedding(image, weight, bias):
     image: (H, W, C), channels last, H and W multiples of P.
     weight: (D, C, P, P), the convolution kernel as PyTorch stores it.  bias: (D,).
     Returns (N, D), N = (H/P)(W/P) in row-major grid order, in the dtype of ``image`` (float32 or float64;
-    the kernel and bias are float32).  Raises ValueError when P does not divide H or W.
+    another dtype fails the test); the kernel and bias are float32: cast them.  Raises ValueError when P
+    does not divide H or W.
 
     Example: image (4, 4, 3), weight (8, 3, 2, 2), bias (8,) -> (4, 8).  The kernel's axes are
     (D, C, P, P); patches flattened in (P, P, C) order need the kernel permuted to (D, P, P, C) first.

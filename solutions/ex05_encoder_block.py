@@ -50,8 +50,8 @@ def encoder_block(x, params, num_heads):
     x: (T, D) or (B, T, D).  params (names of block i of a model without the ``"blocks.{i}."`` prefix):
     ``norm1.weight|bias`` (D,), ``attn.q|k|v|proj.weight`` (D, D) and ``.bias`` (D,), ``norm2.weight|bias``,
     ``mlp.fc1.weight`` (F, D), ``mlp.fc1.bias`` (F,), ``mlp.fc2.weight`` (D, F), ``mlp.fc2.bias`` (D,).
-    LayerNorm eps = 1e-6.  Returns y, the shape and dtype of ``x`` (float32 or float64; the parameters are
-    float32: cast them).
+    LayerNorm eps = 1e-6.  Returns y, the shape of ``x``, in the dtype of ``x`` (float32 or float64; another
+    dtype fails the test); the parameters are float32: cast them.
 
     Example: x (5, 8), num_heads 2, F = 16 -> (5, 8).  Block i of ``vit_lessons.init_params(cfg, seed)``:
     ``{k[len(f"blocks.{i}."):]: v for k, v in params.items() if k.startswith(f"blocks.{i}.")}``.

@@ -13,7 +13,8 @@ def pool(x, mode, num_prefix_tokens=0):
     x: (T, D) or (B, T, D), the tokens after the final LayerNorm; the first ``num_prefix_tokens`` rows are
     the class token (1 for a CLS model, 0 for a mean-pooled one).
     mode: ``"cls"`` returns token 0; ``"mean"`` returns the mean over the patch tokens only (the rows after
-    the prefix).  Returns (D,) or (B, D), in the dtype of ``x``.
+    the prefix).  Returns (D,) or (B, D) (a batch of one image too: (1, D)), in the dtype of ``x`` (float32
+    or float64; another dtype fails the test).
 
     Example: x (5, 8): ``pool(x, "cls", 1)`` = x[0]; ``pool(x, "mean", 1)`` = x[1:].mean(axis=0);
     ``pool(x, "mean")`` = x.mean(axis=0).

@@ -21,9 +21,10 @@ def vit_forward_cls(seed, image, patch_size, d_model, num_heads, d_ff, num_layer
                           num_classes=num_classes, pool="cls")
         params = V.init_params(cfg, seed)   # adds cls_token (D,); pos_embed is (N + 1, D)
 
-    Compute in the dtype of ``image``; raise ValueError when patch_size does not divide H or W.  Worked
-    example: image (4, 4, 3), P 2, D 8, 2 heads, F 16, 2 layers, 4 classes: tokens (4, 8) -> [cls; tokens]
-    (5, 8) -> + pos_embed (5, 8) -> blocks (5, 8) -> LayerNorm -> token 0 (8,) -> logits (4,).
+    Compute in the dtype of ``image``: the logits have its dtype (float32 or float64; another dtype fails
+    the test); raise ValueError when patch_size does not divide H or W.  Worked example: image (4, 4, 3),
+    P 2, D 8, 2 heads, F 16, 2 layers, 4 classes: tokens (4, 8) -> [cls; tokens] (5, 8) -> + pos_embed (5, 8)
+    -> blocks (5, 8) -> LayerNorm -> token 0 (8,) -> logits (4,).
     """
     # BEGIN SOLUTION hint: as exercise 7, but [cls_token; tokens] + pos_embed, and read token 0
     from ex05_encoder_block import encoder_block, layer_norm

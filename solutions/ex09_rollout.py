@@ -15,7 +15,7 @@ def rollout(attentions):
     Per layer: average the heads, A_hat = 0.5 A + 0.5 I, re-normalise every row to sum 1.
     Multiply the layers with the LATER layer on the left: R = A_hat_{L-1} ... A_hat_1 A_hat_0.
     Returns R[0, 1:], the class token's row over the N = T - 1 patch tokens, shape (N,), in the dtype of
-    ``attentions`` (float32 or float64).
+    ``attentions`` (float32 or float64; another dtype fails the test).
 
     Example: attentions (2, 2, 5, 5) -> (4,); with uniform attention (every entry 1/5) the four entries are
     equal (chapter 9's first try-it question asks what they are).

@@ -20,7 +20,8 @@ def block_backward(x, params, num_heads, dy):
     """Gradients of sum(dy * block(x)) for the pre-LN block of exercise 5 (LayerNorm eps 1e-6).
 
     x, dy: (T, D), float64.  params: the block's parameters without the ``"blocks.{i}."`` prefix (as in
-    exercise 5).  Returns (dx (T, D), grads), grads a dict with the same keys and shapes as ``params``.
+    exercise 5).  Returns (dx (T, D), grads), grads a dict with the same keys and shapes as ``params``, all
+    in the dtype of ``x``, float64 (another dtype fails the test).
 
     Example: T 5, D 8, 2 heads, F 16 -> dx (5, 8), grads["mlp.fc1.weight"] (16, 8).
     Useful facts: y = x W^T + b gives dx = dy W, dW = dy^T x, db = sum_rows dy;

@@ -141,8 +141,10 @@ def test_diagnostics_come_in_order():
     assert "1 NaN or infinite" in compare(np.array([1, 2, np.nan, 4], np.float32), expected)[1]
     ok, message, _ = compare(np.array([1, 2, 3.5, 4], np.float32), expected)
     assert not ok and "largest |difference| 0.5 at index (2,)" in message and "1 of 4 entries (25%)" in message
-    ok, message, _ = compare(expected.astype(np.float64), expected)
-    assert ok and "dtype float64, expected float32" in message
+    ok, message, problem = compare(expected.astype(np.float64), expected, given="float32")
+    assert not ok and problem == "float64_result", message  # every docstring promises the input's dtype
+    assert message == ("the output: float64 result for a float32 input: return float32, the input's dtype (the "
+                       "values are right at float32 precision)")
 
 
 def test_torch_tensors_are_accepted(tmp_path):

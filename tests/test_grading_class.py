@@ -153,7 +153,7 @@ def test_the_report_names_the_mistakes_with_their_counts(graded):
     for exercise, counts in COUNTS.items():
         section = _report_rows(report, exercise)
         for mistake, count in counts.items():
-            text = describe(mistake)
+            text = describe(mistake, exercise)
             row = f"<tr><td class='n'>{count}</td><td><code>{html.escape(mistake)}</code></td><td>{html.escape(text)}"
             assert row in section, (exercise, mistake)
     assert "tanh_gelu" not in _report_rows(report, "vit_forward")

@@ -3,16 +3,26 @@
 Every known mistake of every exercise, fed to the judge as the oracle's own output of that mistake on
 every case (no sandbox: the explanation alone is tested), is named, and every other name the hint gives
 is a mistake that reproduces the same failures; a mistake that explains only some failing cases is
-given with its count; nothing known is named when nothing known explains the failures.
+given with its count; nothing known is named when nothing known explains the failures.  A property is
+named only with every other property of the same failing tests; the kinds of every exercise make each
+kind, and each pair of kinds, the only property of its tests; the public draw takes every structural value
+the hidden draws take, at every place a generator draws one.
 """
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from scipy.special import erf
 
 from vit_lessons.grading import hidden
-from vit_lessons.grading.diagnostics import compare, pair
+from vit_lessons.grading.diagnostics import compare, pair, share
+from vit_lessons.grading.draws import recording
 from vit_lessons.grading.engine import Answers, CaseResult, Raised, answers_for, diagnose, judge
 from vit_lessons.grading.mistakes import describe, hint
+from vit_lessons.grading.properties import ABOUT, FINE, PHRASES, Part, axes_of, classes, explanations
+from vit_lessons.grading.protocol import BREAKS, shorten
 from vit_lessons.grading.registry import EXERCISES, Case, public_cases
 from vit_lessons.grading.sandbox import Outcome
 
@@ -115,6 +125,8 @@ def test_a_property_that_exactly_the_failing_cases_share_is_named():
     text, named = diagnose(cases, results)
     assert named == ["batch=batched"] and text == describe("batch=batched")
     assert text.startswith("Every test with a batch axis fails, and no other:")
+    own = {("batch", "batched"): "an advice of its own."}
+    assert diagnose(cases, results, own)[0].endswith("An advice of its own.")
     results = [_result(True), _result(True), _result(False), _result(True)]  # batched AND float64
     text, named = diagnose(cases, results)
     assert named == ["batch=batched&dtype=float64"] and "with a batch axis and in float64" in text
@@ -128,10 +140,43 @@ def test_numbers_are_printed_with_the_digits_their_difference_needs():
     g, e = pair(0.1 + 1e-13, 0.1)
     assert g != e
     expected = np.array([-0.432862700000001, 1.0])
-    ok, message, problem = compare(expected.astype(np.float32), expected)
+    ok, message, problem = compare(expected.astype(np.float32), expected, given="float64")
     assert not ok and problem == "float32_result" and "float32 result for a float64 input" in message
     ok, message, problem = compare(expected + np.array([4e-7, 0.0]), expected)
     assert not ok and "got -0.4328623, expected -0.4328627" in message and problem == "float32_precision"
+
+
+def test_a_share_reads_100_or_0_percent_only_when_it_is():
+    assert (share(224, 225), share(1, 225), share(225, 225), share(0, 225)) == ("99.6%", "0.4%", "100%", "0%")
+    assert share(99999, 100000) == "99.999%" and share(1, 3) == "33%"
+
+
+def test_a_cut_line_of_code_ends_at_a_token_with_an_ellipsis():
+    line = 'ex07.py, line 31, in forward: h = gelu(h @ p["mlp.fc1.weight"].T + p["mlp.fc1.bias"]) + x_residual_long'
+    cut = shorten(line, 80)
+    assert len(cut) <= 80 and cut.endswith("…") and line.startswith(cut[:-1])
+    assert cut[-2] in BREAKS or line[len(cut) - 1] in BREAKS, cut
+    assert shorten("short", 80) == "short"
+
+
+def test_a_dtype_other_than_the_input_s_fails_with_words():
+    expected = np.array([0.25, 1.5], dtype=np.float32)
+    ok, message, problem = compare(expected.astype(np.float64), expected, given="float32")
+    assert not ok and problem == "float64_result"
+    assert "float64 result for a float32 input: return float32, the input's dtype" in message
+    ok, message, problem = compare(expected.astype(np.float64), expected)  # no input array (sincos_2d)
+    assert not ok and "float64 result where float32 is due" in message
+
+
+def test_float32_values_are_told_from_an_approximation_as_close():
+    x = np.linspace(-3, 3, 50)
+    exact = 0.5 * x * (1 + erf(x / np.sqrt(2)))
+    through_float32 = exact.astype(np.float32).astype(np.float64)
+    assert compare(through_float32, exact)[2] == "float32_values"
+    approximate = 0.5 * x * (1 + erf(x * 0.7071))
+    ok, message, problem = compare(approximate, exact)
+    assert not ok and problem == "float32_precision"
+    assert "0.7071" in hint("float32_precision") and "approximat" in hint("float32_precision")
 
 
 def test_a_float64_result_with_the_digits_of_float32_is_told_apart_from_a_mistake():
@@ -144,8 +189,11 @@ def test_a_float64_result_with_the_digits_of_float32_is_told_apart_from_a_mistak
     case = answers.cases[i]
     rounded = judge(ex, case, Outcome("value", value=expected.astype(np.float32).astype(np.float64)), expected,
                     answers, i)
-    assert not rounded.passed and rounded.explained == {"float32_precision"}
-    assert "the digits of a float32 computation" in rounded.message
+    assert not rounded.passed and rounded.explained == {"float32_values"}
+    assert "float32 values in a float64 array" in rounded.message
+    close = expected * (1 + 3e-7)  # an approximate constant: no float32 anywhere
+    approximate = judge(ex, case, Outcome("value", value=close), expected, answers, i)
+    assert approximate.explained == {"float32_precision"} and "accurate to only a few digits" in approximate.message
     eps = answers.variants(i)["ln_eps_outside_sqrt"][0]
     mistaken = judge(ex, case, Outcome("value", value=eps), expected, answers, i)
     assert mistaken.explained == {"ln_eps_outside_sqrt"} and "float32" not in mistaken.message
@@ -173,16 +221,98 @@ def test_public_cases_cover_every_axis_the_hidden_cases_vary(name):
     assert {(c.func, *item) for c in secret for item in c.meta.items()} <= properties
     assert {c.func for c in public} == set(ex.functions) and {bool(c.expect_error) for c in public} == \
         {bool(c.expect_error) for c in secret}
-    for cases in (public, secret):  # no property's cases are exactly another's (a hint could not tell them)
-        groups = {}
-        for i, c in enumerate(cases):
-            for item in c.meta.items():
-                groups.setdefault(item, set()).add(i)
-        seen = {}
-        for item, members in groups.items():
-            assert frozenset(members) not in seen, (name, item, seen.get(frozenset(members)))
-            seen[frozenset(members)] = item
     assert len(secret) > len(public)  # other values, and more of them
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_the_public_draw_takes_every_structural_value_the_hidden_draws_take(name):
+    """Every pick, recorded with where it was made (the generators' call path) and what it chose: the
+    hidden draws' (place, choice) pairs are all in the public draw, so no generator varies a structural
+    value (a patch size, d_ff, a batch of one) that the self-check does not try."""
+    with recording() as public:
+        public_cases(name)
+    with recording() as secret:
+        hidden.cases(name)
+    assert secret, "the generator draws no structural value through pick"
+    assert set(secret) <= set(public), sorted(set(secret) - set(public))[:3]
+
+
+@pytest.mark.parametrize("name", [n for n, ex in EXERCISES.items() if any(c.meta.get("batch") == "batched"
+                                                                          for c in public_cases(n))])
+def test_a_batch_size_is_never_another_size_of_its_input(name):
+    """A batch of B never has B tokens or features, nor (B > 1) B heads: code that reads one axis for another
+    (repeats the class token N times, swaps the batch and heads axes) fails the public tests as it fails the
+    hidden ones."""
+    for c in [*public_cases(name), *hidden.cases(name)]:
+        if c.meta.get("batch") == "batched":
+            x = next(a for a in c.args if isinstance(a, np.ndarray))
+            heads = [a for a in c.args[1:] if isinstance(a, int) and x.shape[0] > 1]
+            assert x.shape[0] not in (*x.shape[1:], *heads), (name, c.label)
+
+
+def test_the_public_draw_is_the_same_in_threads():
+    """Two exercises staged at once (threads) each cycle their own picks."""
+    names = list(EXERCISES) * 2
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda n: [(c.label, c.drawn) for c in public_cases(n)], names))
+    assert together == [[(c.label, c.drawn) for c in public_cases(n)] for n in names]
+
+
+def _kind_properties(cases):
+    kinds = axes_of(cases, designed=True)
+    singles = [((a, v), frozenset(m)) for a in kinds for v, m in classes(cases, a).items() if v is not None
+               and len([w for w in classes(cases, a) if w is not None]) > 1]
+    yield from (((Part(a, (v,)),), m) for (a, v), m in singles)
+    for ((a, va), ma), ((b, vb), mb) in itertools.combinations(singles, 2):
+        if a != b and ma & mb and ma & mb not in (ma, mb):
+            yield (Part(a, (va,)), Part(b, (vb,))), ma & mb
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_no_property_s_cases_are_another_s(name):
+    """In the public and the hidden draw, the tests of each kind (and of each pair of kinds) are explained by
+    that property alone: no other axis's values, no other pair, cover exactly them (a hint could not tell
+    them apart)."""
+    for cases in (public_cases(name), hidden.cases(name)):
+        for condition, members in _kind_properties(cases):
+            assert explanations(cases, members, designed=True) == [condition], (name, condition)
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_every_property_of_an_exercise_reads_as_english(name):
+    for c in [*public_cases(name), *hidden.cases(name)]:
+        for item in c.meta.items():
+            assert item in PHRASES, item
+        for axis, value in c.drawn.items():
+            assert ((axis, value) in PHRASES or axis in FINE) and axis in ABOUT, (axis, value)
+    advice = " ".join(EXERCISES[name].advice.values())
+    if name == "rollout":  # it neither splits features into heads nor has parameters
+        assert "features" not in advice and "blocks." not in advice and "1/sqrt" not in advice
+
+
+def test_a_property_is_named_only_with_every_other_property_of_the_same_tests():
+    def case(batch, dtype, patch):
+        return Case("f", (), f"{batch} {dtype} {patch}", meta={"batch": batch, "dtype": dtype},
+                    drawn={"patch": patch})
+    cases = [case("batched", "float32", "2"), case("batched", "float64", "3"), case("unbatched", "float64", "2"),
+             case("unbatched", "float32", "3"), case("batched", "float32", "4")]
+    text, named = diagnose(cases, [_result(i not in (1, 3)) for i in range(5)])
+    assert named == ["patch=3"] and text.startswith("Every test with patch size 3 fails, and no other: Look at")
+    text, named = diagnose(cases, [_result(i not in (0, 1, 4)) for i in range(5)])
+    assert named == ["batch=batched"], named
+    both = [case("batched", "float32", "2"), case("batched", "float64", "2"), case("unbatched", "float64", "3"),
+            case("unbatched", "float32", "3")]
+    text, named = diagnose(both, [_result(i >= 2) for i in range(4)])
+    assert named == ["batch=batched", "patch=2"] and "exactly those of 2 properties" in text
+    assert describe("batch=batched") in text and describe("patch=2") in text
+    text, named = diagnose(both, [_result(i in (1, 2)) for i in range(4)])  # float32: patch 2 and 3, all
+    assert named == ["dtype=float32"]
+    rgb = [case("batched", "float32", "2"), case("unbatched", "float64", "2"), case("batched", "float32", "2")]
+    for c, C in zip(rgb, ("1", "2", "3"), strict=True):  # assuming 3 channels fails C = 1 and 2
+        c.meta["channels"] = "one" if C == "1" else "several"
+        c.drawn.update({"channels": C} if C != "1" else {})
+    text, named = diagnose(rgb, [_result(i == 2) for i in range(3)])
+    assert "channels=one|2" in named and "with a single channel or with 2 channels" in text
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))

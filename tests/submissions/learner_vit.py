@@ -24,8 +24,10 @@ MISTAKES = {
     "no_mlp_residual": "no_mlp_residual", "blocks_share_params": "blocks_share_params", "no_final_ln": "no_final_ln",
     "mean_over_features": "mean_over_features",
     "stride_in_config": "stride_not_patch", "stride_in_conv": "stride_not_patch", "float32_image": "float32_result",
-    "float32_then_cast": "float32_precision", "square_grid": "grid=non-square", "crops_image": "no_value_error",
-    "torch": None,
+    "float32_then_cast": "float32_values", "square_grid": "grid=non-square", "crops_image": "no_value_error",
+    "torch": None, "d_ff_2x": "d_ff=D", "conv_stride_2": None, "forgot_channels": "channels=one|2",
+    # 0.7071's error (1e-5 relative) grows past float32 rounding in some larger models: no one hint for all
+    "erf_approx": "float32_precision", "gelu_const_0p7071": None, "float64_output": "float64_result",
 }
 #: with a class token, LayerNorm after pooling is LayerNorm of token 0: the same numbers, no mistake
 MEAN_ONLY = {"cls_instead_of_mean": "cls_instead_of_mean", "ln_after_pool": "ln_after_pool"}
@@ -33,11 +35,21 @@ CLS_ONLY = {"pos_before_cls": "pos_before_cls", "cls_in_mean": "cls_in_mean",
             "mean_instead_of_cls": "mean_instead_of_cls"}
 
 
+def _erf(z):
+    """erf by Abramowitz & Stegun 7.1.26 (error 1.5e-7): "numpy has no erf"."""
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(z))
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t \
+        * np.exp(-z * z)
+    return np.sign(z) * y
+
+
 def _patches(image, P, m):
     """(N, P*P*C) in row-major order (or the mistake's order), from non-overlapping or strided windows."""
     H, W, C = image.shape
-    if m in ("stride_in_config", "stride_in_conv"):  # "a strided convolution": with stride 1
-        return np.stack([image[i:i + P, j:j + P].reshape(-1) for i in range(H - P + 1) for j in range(W - P + 1)])
+    if m in ("stride_in_config", "stride_in_conv", "conv_stride_2"):  # "a strided convolution": stride 1 or 2
+        s = 2 if m == "conv_stride_2" else 1  # 2: copied from the book's P = 2 example
+        return np.stack([image[i:i + P, j:j + P].reshape(-1) for i in range(0, H - P + 1, s)
+                         for j in range(0, W - P + 1, s)])
     gh, gw = H // P, (H // P if m == "square_grid" else W // P)
     grid = image.reshape(gh, P, gw, P, C).transpose(0, 2, 1, 3, 4)
     if m == "grid_transposed":
@@ -61,9 +73,10 @@ def build(pool, mistake=None):
         if m == "crops_image":  # "resize or crop the image first", done silently
             H, W = H // P * P, W // P * P
             image = image[:H, :W]
-        cfg = V.ViTConfig(image_size=(H, W), channels=C, patch_size=P, d_model=D, num_heads=num_heads, d_ff=d_ff,
-                          num_layers=num_layers, num_classes=num_classes, pool=pool,
-                          stride=1 if m == "stride_in_config" else None)
+        more = {} if m == "forgot_channels" else {"channels": C}  # the book's example: RGB, channels left out
+        cfg = V.ViTConfig(image_size=(H, W), patch_size=P, d_model=D, num_heads=num_heads,
+                          d_ff=2 * D if m == "d_ff_2x" else d_ff, num_layers=num_layers, num_classes=num_classes,
+                          pool=pool, stride=1 if m == "stride_in_config" else None, **more)
         p = {k: v.astype(image.dtype) for k, v in V.init_params(cfg, seed).items()}
         eps = {"ln_eps_1e-5": 1e-5, "ln_eps_1e-12": 1e-12}.get(m, 1e-6)
 
@@ -78,7 +91,9 @@ def build(pool, mistake=None):
                 return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
             if m == "sigmoid_gelu":
                 return x / (1 + np.exp(-1.702 * x))
-            return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+            if m == "erf_approx":
+                return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+            return 0.5 * x * (1 + erf(x * 0.7071 if m == "gelu_const_0p7071" else x / math.sqrt(2)))
 
         def lin(x, name):
             return x @ p[name + ".weight"].T + p[name + ".bias"]
@@ -148,6 +163,8 @@ def build(pool, mistake=None):
         if m == "ln_after_pool":
             pooled = ln(pooled, "norm")
         logits = (pooled @ p["head.weight"].T + p["head.bias"]).reshape(-1)
+        if m == "float64_output":  # "float64 to be safe"
+            return logits.astype(np.float64)
         return logits.astype(dtype) if m == "float32_then_cast" else logits
 
     return forward

@@ -1,11 +1,13 @@
 """What is wrong with an output, in the order a learner should fix it.
 
-None -> wrong type -> wrong shape -> integer dtype -> NaN/inf -> float32 for a float64 input -> the numbers
-(largest difference, where, with as many digits as it takes to see it, and the fraction of entries off).
-``compare`` returns (passed, message, problem), ``problem`` naming a case-level mistake of
-:mod:`vit_lessons.grading.mistakes` when the output shows one ("float32_precision": a float64 result whose
-digits are those of a float32 computation); ``matches`` tells whether an output equals another within the
-tolerance (used to name a known mistake).
+None -> wrong type -> wrong shape -> integer dtype -> NaN/inf -> another float dtype than the expected one
+(every exercise's docstring promises the input's dtype: a float32 result for a float64 input, or float64
+for float32, fails) -> the numbers (largest difference, where, with as many digits as it takes to see it,
+and the share of entries off).  ``compare`` returns (passed, message, problem), ``problem`` naming a
+case-level mistake of :mod:`vit_lessons.grading.mistakes` when the output shows one ("float32_values": a
+float64 result that holds float32 values; "float32_precision": a float64 result off by no more than
+float32 rounding, which an approximate constant causes as well); ``matches`` tells whether an output
+equals another within the tolerance (used to name a known mistake).
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ def pair(got: float, expected: float) -> tuple[str, str]:
     return f"{got:.{digits}g}", f"{expected:.{digits}g}"
 
 
+def share(k: int, n: int) -> str:
+    """``k`` of ``n`` as a percentage that reads 100% only when k == n and 0% only when k == 0."""
+    for digits in range(5):
+        text = f"{100 * k / n:.{digits}f}"
+        if (float(text) < 100 or k == n) and (float(text) > 0 or k == 0):
+            return text + "%"
+    return f"{100 * k / n:.5g}%"
+
+
 def _largest(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> tuple[str, bool]:
     """(the largest difference, where, both values and how many entries are off; whether any is off)."""
     g64, e64 = got.astype(np.float64), expected.astype(np.float64)
@@ -71,11 +82,42 @@ def _largest(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) ->
     idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
     shown_got, shown_expected = pair(float(g64[idx]), float(e64[idx]))
     return (f"largest |difference| {diff[idx]:.3g} at index {tuple(int(i) for i in idx)} (got {shown_got}, "
-            f"expected {shown_expected}); {int(off.sum())} of {off.size} entries ({100 * off.mean():.0f}%) off by "
-            f"more than {atol:g} + {rtol:g}*|expected|"), True
+            f"expected {shown_expected}); {int(off.sum())} of {off.size} entries ({share(int(off.sum()), off.size)}) "
+            f"off by more than {atol:g} + {rtol:g}*|expected|"), True
 
 
-def _compare_array(got: np.ndarray, expected: np.ndarray, where: str) -> tuple[bool, str, str | None]:
+#: the case-level mistake of a result of the first dtype where the second was expected
+DTYPE_MISTAKES = {("float32", "float64"): "float32_result", ("float64", "float32"): "float64_result"}
+
+
+def _wrong_dtype(got: np.ndarray, expected: np.ndarray, where: str, given: str | None) -> tuple[bool, str, str]:
+    """A float result of another dtype than the expected one: it fails, saying whether its values are right
+    at the less precise of the two dtypes."""
+    problem = DTYPE_MISTAKES.get((got.dtype.name, expected.dtype.name), "wrong_dtype") if given == \
+        expected.dtype.name else "wrong_dtype"
+    what = f"{where}: {got.dtype} result" + (f" for a {given} input" if given else f" where {expected.dtype} is due")
+    due = f"return {expected.dtype}" + (", the input's dtype" if given == expected.dtype.name else "")
+    coarse = got if got.itemsize < expected.itemsize else expected
+    text, off = _largest(got, expected, *tolerance(coarse))
+    if off:
+        return False, f"{what}, and wrong even at {coarse.dtype} precision: {text}", problem
+    return False, f"{what}: {due} (the values are right at {coarse.dtype} precision)", problem
+
+
+def _precision(got: np.ndarray, expected: np.ndarray) -> str | None:
+    """For a float64 result off by more than float64's tolerance: "float32_values" when every entry is a
+    float32 number (and the expected ones are not), "float32_precision" when it is off by no more than
+    float32 rounding (or an approximation as close), None otherwise."""
+    if _largest(got, expected, *ROUNDING)[1]:
+        return None
+    as32 = got.astype(np.float32).astype(np.float64)
+    if np.array_equal(as32, got) and not np.array_equal(expected.astype(np.float32).astype(np.float64), expected):
+        return "float32_values"
+    return "float32_precision"
+
+
+def _compare_array(got: np.ndarray, expected: np.ndarray, where: str,
+                   given: str | None = None) -> tuple[bool, str, str | None]:
     if got.shape != expected.shape:
         return False, f"{where} has shape {got.shape}: expected {expected.shape}", None
     if got.dtype.kind != "f":
@@ -84,27 +126,18 @@ def _compare_array(got: np.ndarray, expected: np.ndarray, where: str) -> tuple[b
     if not np.all(np.isfinite(got)):
         bad = int(np.sum(~np.isfinite(got)))
         return False, f"{where} has {bad} NaN or infinite entries of {got.size}", None
-    atol, rtol = tolerance(expected)
-    text, off = _largest(got, expected, atol, rtol)
-    if got.itemsize < expected.itemsize:  # float32 (or less) for a float64 input
-        loose, still_off = _largest(got, expected, *TOLERANCES["float32"])
-        if still_off:
-            return False, (f"{where}: {got.dtype} result for a {expected.dtype} input, and wrong even at "
-                           f"{got.dtype} precision: {loose}"), "float32_result"
-        return False, (f"{where}: {got.dtype} result for a {expected.dtype} input (right at {got.dtype} "
-                       f"precision; {text or 'compute in the input dtype'})"), "float32_result"
-    note = f"dtype {got.dtype}, expected {expected.dtype} (compute in the input's dtype)" \
-        if got.dtype != expected.dtype else ""
+    if got.dtype != expected.dtype:
+        return _wrong_dtype(got, expected, where, given)
+    text, off = _largest(got, expected, *tolerance(expected))
     if not off:
-        return True, note or "ok", None
-    problem = "float32_precision" if expected.dtype == np.float64 and not _largest(got, expected, *ROUNDING)[1] \
-        else None
-    return False, f"{where}: " + "; ".join(filter(None, [note, text])), problem
+        return True, "ok", None
+    problem = _precision(got, expected) if expected.dtype == np.float64 else None
+    return False, f"{where}: {text}", problem
 
 
-def compare(got, expected, where: str = "the output") -> tuple[bool, str, str | None]:
+def compare(got, expected, where: str = "the output", given: str | None = None) -> tuple[bool, str, str | None]:
     """(passed, message, case-level mistake or None) for ``got`` against ``expected`` (arrays, tuples,
-    dicts of arrays)."""
+    dicts of arrays); ``given``: the dtype of the case's input (e.g. "float32"), named when it is due."""
     if isinstance(got, Unreadable):
         return False, f"{where}: {got.why}", None
     if got is None:
@@ -114,18 +147,19 @@ def compare(got, expected, where: str = "the output") -> tuple[bool, str, str | 
             return False, f"{where} is {_kind(got)}: expected a tuple of {len(expected)} items", None
         if len(got) != len(expected):
             return False, f"{where} has {len(got)} items: expected {len(expected)}", None
-        return _combine([compare(g, e, f"{where}[{i}]") for i, (g, e) in enumerate(zip(got, expected, strict=True))])
+        return _combine([compare(g, e, f"{where}[{i}]", given)
+                         for i, (g, e) in enumerate(zip(got, expected, strict=True))])
     if isinstance(expected, dict):
         if not isinstance(got, dict):
             return False, f"{where} is {_kind(got)}: expected a dict with keys {sorted(expected)[:4]}...", None
         missing = sorted(set(expected) - set(got))
         if missing:
             return False, f"{where} misses the keys {missing[:5]}", None
-        return _combine([compare(got[k], e, f"{where}[{k!r}]") for k, e in expected.items()])
+        return _combine([compare(got[k], e, f"{where}[{k!r}]", given) for k, e in expected.items()])
     if not isinstance(got, np.ndarray):
         problem = "not_an_array" if isinstance(got, (list, tuple, Scalar)) else None
         return False, f"{where} is {_kind(got)}: expected a numpy array or a torch tensor", problem
-    return _compare_array(got, expected, where)
+    return _compare_array(got, expected, where, given)
 
 
 def _combine(results: list[tuple[bool, str, str | None]]) -> tuple[bool, str, str | None]:
@@ -133,8 +167,7 @@ def _combine(results: list[tuple[bool, str, str | None]]) -> tuple[bool, str, st
     mistake when every failing item shows the same one."""
     bad = [(m, p) for ok, m, p in results if not ok]
     if not bad:
-        notes = [m for _, m, _ in results if m != "ok"]
-        return True, "; ".join(notes) or "ok", None
+        return True, "ok", None
     problems = {p for _, p in bad}
     text = "; ".join(m for m, _ in bad[:3]) + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else "")
     return False, text, problems.pop() if len(problems) == 1 else None

@@ -17,9 +17,12 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .diagnostics import compare, lowered, matches
-from .mistakes import MISTAKES, axis_hint, axis_name, hint
+from .mistakes import MISTAKES, hint
 from .oracle import CORRECT, Stages
+from .properties import property_hint
 from .registry import Case, Exercise
 from .sandbox import Outcome, Sandbox, run_cases, write_job
 from .staging import copy_submission, stage_library
@@ -195,18 +198,29 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
         explained, confirmed = _explain_error(answers, i, error)
         return CaseResult(case.label, False, f"raised {_error_text(error)}", frozenset(explained),
                           frozenset(confirmed))
-    ok, message, problem = compare(outcome.value, expected)
+    ok, message, problem = compare(outcome.value, expected, given=_input_dtype(case))
     if ok:
-        return CaseResult(case.label, True, "correct" if message == "ok" else f"correct ({message})")
+        return CaseResult(case.label, True, "correct")
     found = _explain_value(answers, i, outcome.value, expected)
-    if problem == "float32_precision":
+    if problem in PRECISION:
         if found:  # a known mistake reproduces it: the small difference is that mistake's, not rounding's
             problem = None
         else:
-            message += " (the digits of a float32 computation: a float32 array enters it somewhere)"
+            message += PRECISION[problem]
     if problem:
         found.add(problem)
     return CaseResult(case.label, False, message, frozenset(found), frozenset(found))
+
+
+#: what the per-test message adds for a float64 result off by float32-sized differences only
+PRECISION = {"float32_values": " (float32 values in a float64 array: computed in float32 and cast back)",
+             "float32_precision": " (differences of at most 1e-5: float32 rounding, or a constant or approximation "
+                                  "accurate to only a few digits)"}
+
+
+def _input_dtype(case: Case) -> str | None:
+    """The dtype of the case's first float array argument (the input whose dtype the result must have)."""
+    return next((a.dtype.name for a in case.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), None)
 
 
 def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
@@ -299,7 +313,7 @@ def _verdict(exercise: Exercise, answers: Answers, outcomes: list[Outcome], expe
         result.verdict = "not attempted (the stub still raises NotImplementedError)"
         return result
     result.verdict = f"{passed} of {len(cases)} tests passed" + (f" ({info['problem']})" if info["problem"] else "")
-    result.hint, result.mistakes = diagnose(cases, result.cases)
+    result.hint, result.mistakes = diagnose(cases, result.cases, exercise.advice)
     return result
 
 
@@ -309,36 +323,13 @@ def _first(cases: list[Case], results: list[CaseResult], among: list[int]) -> st
     return f"{cases[i].label}: {results[i].message}"
 
 
-def _shared(cases: list[Case], failing: set[int]) -> list[tuple[tuple, str | None]]:
-    """The properties that exactly the failing cases have: (the (axis, value) groups, the function or None),
-    one property before two, the exercise's cases before one function's."""
-    funcs = sorted({c.func for c in cases})
-    scopes = [(None, set(range(len(cases))))] + ([(f, {i for i, c in enumerate(cases) if c.func == f}) for f in funcs]
-                                                  if len(funcs) > 1 else [])
-    found = []
-    for size in (1, 2):
-        for func, scope in scopes:
-            groups: dict[tuple[str, str], set[int]] = {}
-            for i in scope:
-                for key in cases[i].meta.items():
-                    groups.setdefault(key, set()).add(i)
-            keys = sorted(groups)
-            combos = [(k,) for k in keys] if size == 1 else [(a, b) for n, a in enumerate(keys) for b in keys[n + 1:]
-                                                             if a[0] != b[0]]
-            for combo in combos:
-                members = set.intersection(*(groups[k] for k in combo))
-                if members == failing and members != scope:
-                    found.append((combo, func))
-        if found:
-            return found
-    return found
-
-
-def diagnose(cases: list[Case], results: list[CaseResult]) -> tuple[str, list[str]]:
-    """(the exercise's hint, the known mistakes it names).  A mistake is named alone only when it explains
-    every failing case (and reproduces at least one positively); else a property that exactly the failing
-    cases share is named; else the mistake explaining most failing cases is named with its count ("in 3 of
-    4 failing tests"); else the first failing case is shown with its inputs and its largest difference."""
+def diagnose(cases: list[Case], results: list[CaseResult], advice: dict | None = None) -> tuple[str, list[str]]:
+    """(the exercise's hint, the known mistakes or properties it names).  A mistake is named alone only when
+    it explains every failing case (and reproduces at least one positively); else the property that exactly
+    the failing cases share, or each of the few that do (:func:`vit_lessons.grading.properties.property_hint`,
+    with the exercise's ``advice``); else the mistake explaining most failing cases is named with its count
+    ("in 3 of 4 failing tests"); else the first failing case is shown with its inputs and its largest
+    difference."""
     failing = [i for i, r in enumerate(results) if not r.passed]
     n = len(failing)
     cover: dict[str, set[int]] = {}
@@ -350,15 +341,14 @@ def diagnose(cases: list[Case], results: list[CaseResult]) -> tuple[str, list[st
     if full:
         best = max(len(sure[m]) for m in full)
         top = [m for m in full if len(sure[m]) == best]
-        if len(top) > 1 and "float32_precision" in top:  # any other explanation says more
-            top.remove("float32_precision")
+        if len(top) > 1:  # any other explanation says more than "small differences"
+            top = [m for m in top if m not in PRECISION] or top
         if len(top) == 1:
             return hint(top[0]), top
         return "One of these explains every failing test: " + " Or: ".join(hint(m) for m in top[:3]), top[:3]
-    shared = _shared(cases, set(failing))[:2]
+    shared = property_hint(cases, failing, advice)
     if shared:
-        return " Or: ".join(axis_hint(*groups, func=func) for groups, func in shared), \
-            [axis_name(groups, func) for groups, func in shared]
+        return shared
     partial = sorted((m for m in cover if sure[m]), key=lambda m: (-len(cover[m]), -len(sure[m])))
     if partial:
         name = partial[0]
@@ -367,4 +357,3 @@ def diagnose(cases: list[Case], results: list[CaseResult]) -> tuple[str, list[st
         return (f"In {len(cover[name])} of {n} failing tests: {hint(name)} {other}: {_first(cases, results, rest)}",
                 [name])
     return f"first failing test: {_first(cases, results, failing)}", []
-

@@ -93,6 +93,33 @@ def _aliases(tree: ast.AST) -> tuple[dict[str, str], set[str]]:
     return aliases, modules
 
 
+def _check_import(node, line: int, rules: list[Rule], check_name, found: dict) -> None:
+    """The forbidden names an ``import`` or ``from ... import`` brings in, star imports and importlib."""
+    mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+        [f"{node.module}.{a.name}" for a in node.names] if node.module and node.level == 0 else []
+    for m in mods:  # ``import a.b`` imports a module; ``from a import b`` may import a function
+        check_name(m, line, m, whole=isinstance(node, ast.ImportFrom))
+        if m.endswith(".*") and any(m.split(".")[0] == r.root for r in rules):
+            found.setdefault(f"star {line}", f"line {line}: `from {m[:-2]} import *` is not allowed in this "
+                             f"exercise: import the names you use, so the grader can read them")
+    if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "importlib" for a in node.names):
+        found.setdefault(f"importlib {line}", f"line {line}: `importlib` is not allowed in an exercise: "
+                         f"import modules with plain import statements, so the grader can read them")
+
+
+def _check_getattr(node: ast.Call, line: int, aliases: dict, rules: list[Rule], by_name, found: dict) -> None:
+    """``getattr(owner, name)``: a forbidden constant name, or a computed name on a ruled package."""
+    name = node.args[1]
+    if isinstance(name, ast.Constant) and by_name(node.args[0], name.value):
+        found.setdefault(f"getattr {line}", f"line {line}: `getattr(..., {name.value!r})` is not allowed "
+                         f"in this exercise: `{name.value}` is one of its forbidden functions")
+    elif not isinstance(name, ast.Constant):
+        target = _resolve(node.args[0], aliases) if isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
+        if target and any(target.split(".")[0] == r.root for r in rules):
+            found.setdefault(f"getattr {line}", f"line {line}: `getattr` with a computed name on "
+                             f"`{target}` is not allowed: write the call out")
+
+
 def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
     """One message per forbidden use in the parsed module ``tree``."""
     aliases, module_names = _aliases(tree)
@@ -119,16 +146,7 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [f"{node.module}.{a.name}" for a in node.names] if node.module and node.level == 0 else []
-            for m in mods:  # ``import a.b`` imports a module; ``from a import b`` may import a function
-                check_name(m, line, m, whole=isinstance(node, ast.ImportFrom))
-                if m.endswith(".*") and any(m.split(".")[0] == r.root for r in rules):
-                    found.setdefault(f"star {line}", f"line {line}: `from {m[:-2]} import *` is not allowed in this "
-                                     f"exercise: import the names you use, so the grader can read them")
-            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "importlib" for a in node.names):
-                found.setdefault(f"importlib {line}", f"line {line}: `importlib` is not allowed in an exercise: "
-                                 f"import modules with plain import statements, so the grader can read them")
+            _check_import(node, line, rules, check_name, found)
         elif isinstance(node, ast.Attribute) and not isinstance(getattr(node, "ctx", None), ast.Store):
             dotted = _resolve(node, aliases)
             if dotted:
@@ -145,16 +163,7 @@ def violations_in(tree: ast.AST, rules: list[Rule]) -> list[str]:
                                  f"it would hide from the grader which functions your code calls")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
                 and len(node.args) >= 2:
-            name = node.args[1]
-            if isinstance(name, ast.Constant) and by_name(node.args[0], name.value):
-                found.setdefault(f"getattr {line}", f"line {line}: `getattr(..., {name.value!r})` is not allowed "
-                                 f"in this exercise: `{name.value}` is one of its forbidden functions")
-            elif not isinstance(name, ast.Constant):
-                target = _resolve(node.args[0], aliases) if isinstance(node.args[0], (ast.Name, ast.Attribute)) \
-                    else None
-                if target and any(target.split(".")[0] == r.root for r in rules):
-                    found.setdefault(f"getattr {line}", f"line {line}: `getattr` with a computed name on "
-                                     f"`{target}` is not allowed: write the call out")
+            _check_getattr(node, line, aliases, rules, by_name, found)
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
                 and by_name(node.value, node.slice.value):
             found.setdefault(f"subscript {line}", f"line {line}: looking up {node.slice.value!r} by name is not "

@@ -68,9 +68,20 @@ def numbers_in(text: str) -> set[int]:
 # ---- case-level mistakes: read from the outcome, not computed ---------------------------------------------
 mistake("float32_result", "Your function returns float32 for a float64 input: compute in the input's dtype (cast "
         "the float32 parameters with .astype(x.dtype); do not create float32 arrays or torch tensors inside).")
-mistake("float32_precision", "Your result has the input's dtype but only float32 precision: a float32 array "
-        "(a parameter, a constant made with dtype=np.float32, a torch default) enters the computation "
-        "somewhere; cast everything to the input's dtype.")
+mistake("float64_result", "Your function returns float64 for a float32 input: return the input's dtype, as the "
+        "docstring asks (np.eye, np.zeros, np.array and np.arange make float64 unless given dtype=x.dtype; "
+        "a Python float keeps x's dtype; or cast the result with .astype(x.dtype)).")
+mistake("wrong_dtype", "Your function returns another dtype than its docstring states (the input's dtype; float32 "
+        "for sincos_2d, which has no input array): cast the result to it, e.g. .astype(np.float32).")
+mistake("float32_values", "Your float64 result holds float32 values: it was computed (or stored) in float32 and "
+        "cast back to float64; compute in the input's dtype from the start (cast the parameters with "
+        ".astype(x.dtype); no dtype=np.float32, no torch float32 default).")
+mistake("float32_precision", "Your float64 result differs from the expected one by small amounts (at most 1e-5, "
+        "where float64 is checked to 1e-8): the size of float32 rounding, or of a constant or approximation "
+        "accurate to only a few digits. Either a float32 array or constant enters the computation (a "
+        "parameter not cast, dtype=np.float32, a torch default), or a constant or function is approximate "
+        "(0.7071 for 1/sqrt(2), an approximation of erf): use the input's dtype and exact constants "
+        "(math.sqrt(2), scipy.special.erf).")
 mistake("integer_output", "Your function returns integers: build the output from the float inputs (an array "
         "made with dtype=int, or filled into np.zeros_like of an integer array, rounds every value).")
 mistake("not_an_array", "Your function returns a list, a tuple or a number where an array is expected: return "
@@ -85,55 +96,15 @@ mistake("wrong_error", "Your function raises another exception than ValueError f
         "patch size does not divide (torch's reshape raises RuntimeError, an assert AssertionError): check the "
         "sizes yourself and raise ValueError.")
 
-#: (axis, value) of the cases' ``meta`` -> (which tests have it, what to look at when exactly those fail)
-AXES: dict[tuple[str, str], tuple[str, str]] = {
-    ("batch", "batched"): ("with a batch axis", "write the function for any number of leading axes (index from the "
-                           "end: x[..., 0, :], axis=-1 or -2, np.swapaxes(k, -1, -2) rather than k.T)."),
-    ("batch", "unbatched"): ("without a batch axis", "do not assume a leading batch axis; index from the end."),
-    ("grid", "non-square"): ("with a non-square grid (H/P != W/P)", "keep the grid's height and width apart (not "
-                             "int(sqrt(N)), not one size for both)."),
-    ("grid", "one patch"): ("with a single patch", "keep the axes of length 1 (np.squeeze and x[0] drop them)."),
-    ("channels", "one"): ("with a single channel", "keep the channel axis of length 1 (np.squeeze drops it)."),
-    ("dtype", "float64"): ("in float64", "compute in the input's dtype (cast the float32 parameters with "
-                           ".astype(x.dtype))."),
-    ("heads", "several"): ("with several heads", "check how the D features are split into heads (head h takes "
-                           "features h*d ... (h+1)*d - 1) and merged back, and the 1/sqrt(d) scale with d = D / "
-                           "num_heads."),
-    ("layers", "several"): ("with several layers", "each block i reads its own parameters blocks.{i}.*, and takes "
-                            "the previous block's output."),
-    ("scores", "large"): ("with large attention scores", "exp overflows: subtract each row's maximum before exp "
-                          "(the softmax does not change)."),
-    ("scale", "small"): ("whose input has a small variance", "that is where LayerNorm's eps shows: (x - mean) / "
-                         "sqrt(var + eps), eps = 1e-6, the biased variance."),
-    ("prefix", "one"): ("with a class token", "the first num_prefix_tokens rows are the class token: leave them out "
-                        "of the mean, read token 0 for 'cls'."),
-    ("prefix", "none"): ("without a class token", "with num_prefix_tokens = 0 every row is a patch token."),
-    ("call", "prefix left out"): ("that leaves num_prefix_tokens out", "give it its default, num_prefix_tokens=0."),
-    ("cls", "with"): ("with a class token", "prepend the class token first, then add the (N + 1, D) positions."),
-    ("cls", "without"): ("without a class token", "with cls_token=None add the (N, D) positions to the tokens as "
-                         "they are."),
-    ("keys", "more than queries"): ("whose keys outnumber the queries", "Q K^T is (Tq, Tk), its softmax runs over "
-                                    "the keys (the last axis), and the scale is 1/sqrt(d), d the width of q and k."),
-}
+def describe(name: str, exercise: str | None = None) -> str:
+    """The hint of a known mistake, or the sentence a property's name stands for (with the advice of the
+    exercise called ``exercise``, see :mod:`vit_lessons.grading.properties`)."""
+    from . import properties
 
-
-def axis_hint(*groups: tuple[str, str], func: str | None = None) -> str:
-    """What it means when exactly the tests with every (axis, value) of ``groups`` (of the function ``func``)
-    fail: "Every test with a batch axis fails, and no other: ..."."""
-    which = [AXES.get(g, (f"with {g[0]} {g[1]}", f"look at what your code assumes about the {g[0]}.")) for g in groups]
-    of = f" of {func}" if func else ""
-    return (f"Every test{of} {' and '.join(w for w, _ in which)} fails, and no other: "
-            + " ".join(advice[0].upper() + advice[1:] for _, advice in which))
-
-
-def axis_name(groups, func: str | None = None) -> str:
-    """The name the report gives a shared property: "batch=batched", "add_positions:batch=batched&cls=with"."""
-    return (f"{func}:" if func else "") + "&".join(f"{axis}={value}" for axis, value in groups)
-
-
-def describe(name: str) -> str:
-    """The hint of a known mistake, or the axis hint an :func:`axis_name` stands for."""
     if name in MISTAKES:
         return hint(name)
-    func, _, groups = name.rpartition(":")
-    return axis_hint(*(tuple(g.split("=", 1)) for g in groups.split("&")), func=func or None)
+    if exercise is None:
+        return properties.describe(name)
+    from .registry import exercise as find
+
+    return properties.describe(name, find(exercise).advice)

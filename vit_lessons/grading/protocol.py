@@ -56,6 +56,15 @@ def send(fd: int, header: dict, arrays: list | tuple = ()) -> None:
 
 
 # ---- the grader's side -------------------------------------------------------------------------------------
+#: the length a learner's line of code (an error's location) is cut to
+WHERE = 160
+
+
+def _code(value, limit: int) -> str:
+    """A location "file, line n, in f: code", cut after a token with "…" (see :func:`shorten`)."""
+    return shorten(_text(value), limit)
+
+
 def _text(value, limit: int = MAX_TEXT) -> str:
     """``value`` cut to ``limit`` characters, printable: no lone surrogates, no terminal escapes."""
     if not isinstance(value, str):
@@ -63,10 +72,26 @@ def _text(value, limit: int = MAX_TEXT) -> str:
     return value[:limit].encode("utf-8", "replace").decode("utf-8").translate(UNPRINTABLE)
 
 
-def _strings(value, count: int, limit: int = 100) -> list[str]:
+#: where a line of code may be cut: after a token
+BREAKS = " .,;:()[]{}+-*/=@<>!&|%"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: when longer, cut after its last token boundary (a space or
+    an operator) that fits, and "…" added, so that a cut line of code does not read as a syntax error."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    cut = max(head.rfind(c) for c in BREAKS)
+    if cut >= limit // 2:
+        head = head[:cut + 1]
+    return head.rstrip() + "…"
+
+
+def _strings(value, count: int, limit: int = 100, cut=_text) -> list[str]:
     if not isinstance(value, list) or len(value) > count:
         raise ProtocolError(f"expected a list of at most {count} strings")
-    return [_text(v, limit) for v in value]
+    return [cut(v, limit) for v in value]
 
 
 def _tree(node, n_arrays: int, budget: list[int], depth: int = 0) -> dict:
@@ -108,7 +133,7 @@ def _record(record, n_arrays: int) -> dict:
     mutated = _strings(record.get("mutated", []), 10)
     if record.get("t") == "error":
         return {"t": "error", "type": _text(record.get("type"), 100), "message": _text(record.get("message")),
-                "where": _strings(record.get("where", []), 3), "mutated": mutated}
+                "where": _strings(record.get("where", []), 3, WHERE, _code), "mutated": mutated}
     if record.get("t") == "value":
         return {"t": "value", "value": _tree(record.get("value"), n_arrays, [MAX_NODES]), "mutated": mutated}
     raise ProtocolError("the record is neither a value nor an error")

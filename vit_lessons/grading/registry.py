@@ -9,9 +9,13 @@ A definition (one module of :mod:`vit_lessons.grading.exercises` per exercise) h
 its functions with their argument names, the oracle of each (:mod:`vit_lessons.grading.oracle`) and the
 known mistakes tried on it, the library functions it may use (every other function of ``vit_lessons`` is
 denied, by the source reading and at run time alike), the other packages' forbidden calls, and ONE case
-generator ``cases(rng, repeat)``: the self-check's public cases are its draws with a public seed, the
-grader's hidden cases its draws with a secret seed (:mod:`vit_lessons.grading.hidden`), so both vary the
-same axes (dtype, batch, grid, heads, layers, ...; each case names its values in ``meta``).
+generator ``cases(rng, repeat)``: the self-check's public cases are its one draw (``repeat=1``) with a public
+seed, in which every structural choice cycles through its values (:func:`vit_lessons.grading.draws.pick`),
+the grader's hidden cases its draws with a secret seed (:mod:`vit_lessons.grading.hidden`), so both vary the
+same axes (dtype, batch, grid, heads, layers, ...; each case names its kind on each axis in ``meta`` and its
+drawn structural values in ``drawn``) and the public cases take every structural value the hidden ones can.
+An exercise's ``advice`` says what to check when exactly the tests with one property fail (its own words;
+:mod:`vit_lessons.grading.properties` holds the wording true for every exercise).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 import vit_lessons as V
 
+from .draws import public_draw
 from .forbidden import Rule
 from .staging import library_definitions
 
@@ -57,13 +62,15 @@ def chapters(*numbers: int) -> tuple[str, ...]:
 @dataclass
 class Case:
     """One call of one function: ``label`` describes the inputs by their shapes only; ``meta`` names the
-    case's value on each axis the cases vary (e.g. {"dtype": "float64", "batch": "batched"})."""
+    case's kind on each axis the cases vary (e.g. {"dtype": "float64", "batch": "batched"}); ``drawn`` the
+    structural values drawn within its kind (e.g. {"batch": "1", "patch": "3"}, see draws.Draw)."""
 
     func: str
     args: tuple
     label: str
     expect_error: str | None = None  # e.g. "ValueError": the function must raise it
     meta: dict[str, str] = field(default_factory=dict)
+    drawn: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,9 @@ class Exercise:
     points: float = POINTS
     bonus: bool = False
     preload: tuple[str, ...] = ("numpy", "vit_lessons")
+    #: (axis, value) -> what to check when exactly the tests with that property fail; (axis, "") -> what the
+    #: tests of that axis vary, for any other value (see :mod:`vit_lessons.grading.properties`)
+    advice: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -188,9 +198,11 @@ def case_mistakes(name: str) -> list[tuple[str, str]]:
 
 
 def public_cases(name: str) -> list[Case]:
-    """The self-check's cases of exercise ``name``: one draw of each of its kinds of case."""
+    """The self-check's cases of exercise ``name``: one draw of each of its kinds of case, every structural
+    choice cycling through its values."""
     ex = exercise(name)
-    return ex.cases(np.random.default_rng([PUBLIC_SEED, ex.number]), 1)
+    with public_draw():
+        return ex.cases(np.random.default_rng([PUBLIC_SEED, ex.number]), 1)
 
 
 def find_submission(start: Path | None = None) -> Path:

@@ -85,7 +85,7 @@ def _mistakes(students, names) -> str:
         rows = []
         for name, count in counts.most_common():
             who = sorted(s.id for s in students if name in s.summary.get("mistakes", {}).get(n, []))
-            rows.append(f"<tr><td class='n'>{count}</td><td><code>{_e(name)}</code></td><td>{_e(describe(name))}"
+            rows.append(f"<tr><td class='n'>{count}</td><td><code>{_e(name)}</code></td><td>{_e(describe(name, n))}"
                         f"<details><summary>who</summary>{_e(', '.join(who))}</details></td></tr>")
         out.append(f"<h3>{_e(EXERCISES[n].title)}</h3><table><tr><th>students</th><th>mistake</th>"
                    f"<th>the hint they were given</th></tr>{''.join(rows)}</table>")

@@ -9,7 +9,7 @@ MISTAKES = {None: None, "no_scale": "no_scale", "scale_without_sqrt": "scale_wit
             "softmax_overflow": "softmax_overflow", "heads_wrong_axis": "heads_wrong_axis",
             "heads_interleaved": "heads_interleaved", "no_out_proj": "no_out_proj", "causal_mask": "causal_mask",
             "k_dot_T": None, "unbatched_mha": None, "torch_no_cast": None, "returns_output_only": None,
-            "float32_result": "dtype=float64", "torch": None}
+            "float32_result": "dtype=float64", "torch": None, "float64_output": "float64_result"}
 
 
 def build(mistake=None):
@@ -38,7 +38,7 @@ def build(mistake=None):
         s = s * scale
         if m == "causal_mask":
             s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
-        a = softmax(s)
+        a = softmax(s.astype(np.float64) if m == "float64_output" else s)  # "float64 for stability"
         out = a @ v
         if m == "float32_result":
             out, a = out.astype(np.float32), a.astype(np.float32)

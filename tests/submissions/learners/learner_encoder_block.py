@@ -11,7 +11,16 @@ MISTAKES = {None: None, "post_ln": "post_ln", "tanh_gelu": "tanh_gelu", "sigmoid
             "ln_axis0": None, "ln_no_affine": "ln_no_affine", "no_attn_residual": "no_attn_residual",
             "no_mlp_residual": "no_mlp_residual", "no_scale": "no_scale", "heads_wrong_axis": "heads_wrong_axis",
             "float32_result": "float32_result", "mutates_input": "mutates_input", "unbatched_only": "batch=batched",
-            "torch": None, "library_attention": None}
+            "torch": None, "library_attention": None, "erf_approx": "float32_precision",
+            "gelu_const_0p7071": "float32_precision"}
+
+
+def _erf(z):
+    """erf by Abramowitz & Stegun 7.1.26 (error 1.5e-7): "numpy has no erf"."""
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(z))
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t \
+        * np.exp(-z * z)
+    return np.sign(z) * y
 
 
 def build(mistake=None):
@@ -32,7 +41,9 @@ def build(mistake=None):
             return x / (1 + np.exp(-1.702 * x))
         if m == "relu_for_gelu":
             return np.maximum(x, 0)
-        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+        if m == "erf_approx":
+            return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+        return 0.5 * x * (1 + erf(x * 0.7071 if m == "gelu_const_0p7071" else x / math.sqrt(2)))
 
     def attention(h, p, heads):
         if m == "library_attention":

@@ -4,8 +4,9 @@ import numpy as np
 
 MISTAKES = {None: None, "patch_order_cpp": "patch_order_cpp", "flatten_cpp": "flatten_cpp",
             "grid_transposed": "grid_transposed", "no_patch_bias": "no_patch_bias", "stride_one": "stride_not_patch",
-            "float32_result": "float32_result", "float32_precision": "float32_precision",
-            "no_value_error": "no_value_error", "int_zeros": "integer_output"}
+            "float32_result": "float32_result", "float32_precision": "float32_values",
+            "no_value_error": "no_value_error", "int_zeros": "integer_output", "assume_rgb": "channels=one|2",
+            "float64_output": "float64_result"}
 
 
 def build(mistake=None):
@@ -14,6 +15,8 @@ def build(mistake=None):
     def patch_embedding(image, weight, bias):
         D, C, P, _ = weight.shape
         H, W, _ = image.shape
+        if m == "assume_rgb":  # the book's RGB example, 3 channels hard-coded
+            C = 3
         if m == "stride_one" or m == "no_value_error":  # windows cut in a loop (a VALID convolution)
             s = 1 if m == "stride_one" else P
             patches = np.stack([image[i:i + P, j:j + P].reshape(-1) for i in range(0, H - P + 1, s)
@@ -35,6 +38,8 @@ def build(mistake=None):
             out = np.zeros((patches.shape[0], D), dtype=int)
             out[:] = patches @ kernel.T + bias
             return out
+        if m == "float64_output":  # "in float64 whatever the input"
+            return patches.astype(np.float64) @ kernel.T.astype(np.float64) + bias
         tokens = patches @ kernel.T.astype(patches.dtype)
         return tokens if m == "no_patch_bias" else tokens + bias.astype(patches.dtype)
 

@@ -9,6 +9,7 @@ MISTAKES = {  # mistake -> the hint the grader must give for it (None: no named 
     "unpatchify_square_grid": None, "unpatchify_no_transpose": "unpatchify_no_transpose",
     "no_value_error": "no_value_error", "float32_result": "float32_result", "returns_list": "not_an_array",
     "torch_reshape": "wrong_error", "squeeze_channels": "unpatchify:channels=one", "one_side_grid": None,
+    "assume_rgb": "channels=one|2", "float64_output": "float64_result",
 }
 
 
@@ -18,6 +19,8 @@ def build(mistake=None):
     def patchify(image, patch_size):
         P = patch_size
         H, W, C = image.shape
+        if m == "assume_rgb":  # "an image has 3 channels"
+            H, W, C = *image.shape[:2], 3
         if m == "torch_reshape":
             import torch
 
@@ -37,12 +40,14 @@ def build(mistake=None):
         if m == "flatten_cpp":
             g = g.transpose(0, 1, 4, 2, 3)
         out = g.reshape(-1, P * P * C)
+        if m == "float64_output":  # "float64 to be safe"
+            return out.astype(np.float64)
         return out.astype(np.float32) if m == "float32_result" else out
 
     def unpatchify(patches, patch_size, image_size):
         P = patch_size
         H, W = image_size
-        C = patches.shape[-1] // (P * P)
+        C = 3 if m == "assume_rgb" else patches.shape[-1] // (P * P)
         if m == "unpatchify_no_transpose":
             return patches.reshape(H, W, C)
         gh, gw = H // P, W // P

@@ -5,13 +5,18 @@ import numpy as np
 MISTAKES = {None: None, "mean_over_features": "mean_over_features", "cls_in_mean": "cls_in_mean",
             "cls_instead_of_mean": "cls_instead_of_mean", "mean_instead_of_cls": "mean_instead_of_cls",
             "axis0": "batch=batched", "no_default": "call=prefix left out", "prefix_hard_coded": "prefix=none",
-            "returns_list": None, "float32_result": "float32_result", "torch": None}
+            "returns_list": None, "float32_result": "float32_result", "torch": None, "squeeze_batch": "batch=1",
+            "float64_output": "float64_result"}
 
 
 def build(mistake=None):
     m = mistake
 
     def pool(x, mode, num_prefix_tokens=0):
+        if m == "squeeze_batch":  # "drop the leftover axis": a batch of one image loses its batch axis
+            return build()["pool"](x, mode, num_prefix_tokens).squeeze()
+        if m == "float64_output":  # the mean accumulated in float64
+            return build()["pool"](x.astype(np.float64), mode, num_prefix_tokens)
         if m == "torch":
             import torch
 

@@ -6,7 +6,7 @@ MISTAKES = {None: None, "sincos_axes_swapped": "sincos_axes_swapped", "sin_cos_s
             "sincos_interleaved": "sincos_interleaved", "sincos_wrong_width": "sincos_wrong_width",
             "sincos_square_grid": None, "no_pos_embed": "no_pos_embed", "pos_before_cls": "pos_before_cls",
             "mutates_tokens": "mutates_input", "unbatched_cls": "batch=batched&cls=with",
-            "float32_result": "float32_result"}
+            "float32_result": "float32_result", "sincos_float64": "wrong_dtype"}
 
 
 def build(mistake=None):
@@ -29,7 +29,8 @@ def build(mistake=None):
         halves = [one_axis(rows, dim // 2), one_axis(cols, dim // 2)]
         if m == "sincos_axes_swapped":
             halves.reverse()
-        return np.concatenate(halves, axis=1).astype(np.float32)
+        table = np.concatenate(halves, axis=1)
+        return table if m == "sincos_float64" else table.astype(np.float32)
 
     def add_positions(tokens, pos_embed, cls_token=None):
         if m == "float32_result":

@@ -6,7 +6,7 @@ import math
 
 import vit_lessons as V
 
-from ..draws import grid, image, indivisible_cases, pick
+from ..draws import Draw, channels, grid, image, indivisible_cases
 from ..forbidden import Rule
 from ..mistakes import mistake
 from ..oracle import stage
@@ -30,9 +30,15 @@ mistake("unpatchify_no_transpose", "Your unpatchify reshapes the patches straigh
         "(H/P, W/P, P, P, C) and swap axes 1 and 2 first, the inverse of patchify.",
         unpatchify=lambda patches, P, image_size: patches.reshape(*image_size, -1))
 
-# (grid, channels, dtype): no property's cases are another's
-KINDS = [("square", 3, "float32"), ("non-square", 1, "float64"), ("non-square", 2, "float32"),
-         ("one patch", 3, "float64")]
+# (grid, channels, dtype): every kind, and every pair of kinds, is the only property of its own cases
+KINDS = [("non-square", "one", "float64"), ("non-square", "several", "float64"), ("square", "several", "float64"),
+         ("one patch", "several", "float32"), ("square", "several", "float32"), ("square", "one", "float64"),
+         ("one patch", "several", "float32")]
+#: what to check when exactly the tests with one property fail (exercises 1 and 2)
+ADVICE = {("grid", "non-square"): "keep the grid's height and width apart: H/P rows of W/P patches (not "
+                                  "int(sqrt(N)), not one size for both).",
+          ("grid", "square"): "keep the grid's height and width apart: H/P rows of W/P patches.",
+          ("channels", "several"): "keep the channels last and inside each patch: (P, P, C), C = image.shape[-1]."}
 
 
 def cases(rng, repeat: int) -> list[Case]:
@@ -40,15 +46,16 @@ def cases(rng, repeat: int) -> list[Case]:
     ValueError for each side the patch size does not divide."""
     out = []
     for _ in range(repeat):
-        for kind, C, dtype in KINDS:
-            P = pick(rng, [2, 3, 4])
-            gh, gw = grid(rng, kind)
+        for kind, channels_kind, dtype in KINDS:
+            meta = {"grid": kind, "channels": channels_kind, "dtype": dtype}
+            d = Draw(rng, meta)
+            P, C = d.pick("patch", [2, 3, 4]), channels(d, channels_kind)
+            gh, gw = grid(d, kind)
             x = image(rng, gh * P, gw * P, C, dtype)
-            meta = {"grid": kind, "channels": "one" if C == 1 else "several", "dtype": dtype}
-            out.append(Case("patchify", (x, P), f"image {x.shape} {dtype}, patch {P}", meta=meta))
+            out.append(Case("patchify", (x, P), f"image {x.shape} {dtype}, patch {P}", meta=meta, drawn=d.values))
             out.append(Case("unpatchify", (V.patchify(x, P), P, (gh * P, gw * P)),
                             f"patches ({gh * gw}, {P * P * C}) {dtype}, patch {P}, image_size ({gh * P}, {gw * P})",
-                            meta=meta))
+                            meta=meta, drawn=d.values))
         out += indivisible_cases(rng, "patchify", lambda x, P: ((x, P), f"image {x.shape}, patch {P}"))
     return out
 
@@ -62,6 +69,6 @@ def patchify() -> Exercise:
                                                       lambda S, p, P, size: S.unpatchify(p, P, size),
                                                       ("unpatchify_square_grid", "unpatchify_no_transpose"))},
                     library=(), library_why="cutting patches is this exercise (numpy or torch reshapes only)",
-                    cases=cases,
+                    cases=cases, advice=ADVICE,
                     rules=(Rule("torch", ("unfold", "fold", "Unfold", "Fold"), "cutting patches is this exercise; "
                                 "use reshapes"),))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..draws import DTYPES, grid, pick
+from ..draws import DTYPES, Draw, grid, tokens_shape
 from ..mistakes import mistake
 from ..oracle import stage
 from ..registry import Case, Exercise, Function, chapters, register_exercise
@@ -57,31 +57,38 @@ mistake("sincos_interleaved", "Your sines and cosines alternate (sin, cos, sin, 
 mistake("sincos_wrong_width", "Your frequencies are spread over the wrong width: each half (dim/2 features) has "
         "dim/4 frequencies w_k = 10000^(-k / (dim/4)).", sincos_axis=_wrong_width)
 
-# (batched, class token, dtype): no property's tests are another's
-ADD_KINDS = [(False, True, "float32"), (False, False, "float64"), (True, True, "float64"), (True, False, "float32"),
-             (True, True, "float32")]
+# (batched, class token, dtype): every kind, and every pair of kinds, is the only property of its own cases
+ADD_KINDS = [(True, False, "float64"), (True, True, "float32"), (True, True, "float64"), (False, False, "float32"),
+             (True, False, "float32"), (False, True, "float32")]
+ADVICE = {("grid", "non-square"): "keep the grid's height and width apart: row r of the gh x gw grid is patch "
+                                  "r * gw ... (r + 1) * gw - 1 (not int(sqrt(N)), not one size for both).",
+          ("grid", "one row"): "keep the grid's height and width apart: a grid of one row has gh = 1.",
+          ("cls", "with"): "with a class token, prepend it first, then add the (N + 1, D) positions.",
+          ("cls", "without"): "with cls_token=None, add the (N, D) positions to the tokens as they are."}
 
 
 def _sincos_cases(rng) -> list[Case]:
     out = []
-    for kind in ("square", "non-square", "non-square", "one row"):
-        g = (1, int(rng.integers(2, 6))) if kind == "one row" else grid(rng, kind)
-        dim = pick(rng, [8, 12, 16, 24, 32])
-        out.append(Case("sincos_2d", (g, dim), f"grid {g}, dim {dim}", meta={"grid": kind}))
+    for kind in ("square", "non-square", "one row") * 2:
+        d = Draw(rng, {"grid": kind})
+        g = (1, d.choose([3, 5])) if kind == "one row" else grid(d, kind)
+        dim = d.choose([8, 12, 16])
+        out.append(Case("sincos_2d", (g, dim), f"grid {g}, dim {dim}", meta=d.meta, drawn=d.values))
     return out
 
 
 def _add_cases(rng) -> list[Case]:
     out = []
     for batched, cls, dtype in ADD_KINDS:
-        N, D = int(rng.integers(1, 7)), pick(rng, [4, 6, 8, 12])
-        shape = (int(rng.integers(2, 4)), N, D) if batched else (N, D)
+        meta = {"batch": "batched" if batched else "unbatched", "cls": "with" if cls else "without", "dtype": dtype}
+        d = Draw(rng, meta)
+        N, D = d.choose([3, 4, 5]), d.choose([8, 12])  # never the batch size, nor N or N + 1
+        shape = tokens_shape(d, batched, N, D)
         T = N + cls
         args = (rng.standard_normal(shape).astype(DTYPES[dtype]), rng.standard_normal((T, D)).astype(np.float32),
                 rng.standard_normal(D).astype(np.float32) if cls else None)
-        meta = {"batch": "batched" if batched else "unbatched", "cls": "with" if cls else "without", "dtype": dtype}
         out.append(Case("add_positions", args, f"tokens {shape} {dtype}, pos ({T}, {D}), "
-                                               f"{'cls_token' if cls else 'no cls_token'}", meta=meta))
+                                               f"{'cls_token' if cls else 'no cls_token'}", meta=meta, drawn=d.values))
     return out
 
 
@@ -100,4 +107,5 @@ def positional_embedding() -> Exercise:
                                "add_positions": Function(("tokens", "pos_embed", "cls_token"),
                                                          lambda S, t, pos, cls: S.add_positions(t, pos, cls),
                                                          ("no_pos_embed", "pos_before_cls"))},
-                    library=chapters(1, 2), library_why="positional embeddings are this exercise", cases=cases)
+                    library=chapters(1, 2), library_why="positional embeddings are this exercise", cases=cases,
+                    advice=ADVICE)

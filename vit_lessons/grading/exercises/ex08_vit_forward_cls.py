@@ -6,7 +6,7 @@ from ..oracle import vit
 
 # LayerNorm after pooling is no mistake here: the LayerNorm of token 0 is token 0 of the LayerNorm
 from ..registry import Exercise, Function, register_exercise
-from .ex07_vit_forward import ARGS, LIBRARY, MODEL_MISTAKES, RULES, WHY, model_cases
+from .ex07_vit_forward import ADVICE, ARGS, LIBRARY, MODEL_MISTAKES, RULES, WHY, model_cases
 
 
 @register_exercise
@@ -15,5 +15,5 @@ def vit_forward_cls() -> Exercise:
                     functions={"vit_forward_cls": Function(ARGS, lambda S, *a: vit(S, *a, pool="cls"),
                                                            (*MODEL_MISTAKES, "pos_before_cls", "mean_instead_of_cls",
                                                             "cls_in_mean"))},
-                    library=LIBRARY, library_why=WHY, rules=RULES,
+                    library=LIBRARY, library_why=WHY, rules=RULES, advice=ADVICE,
                     cases=lambda rng, repeat: model_cases(rng, repeat, "cls", "vit_forward_cls"))

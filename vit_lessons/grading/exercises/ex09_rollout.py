@@ -6,7 +6,7 @@ import numpy as np
 
 import vit_lessons as V
 
-from ..draws import DTYPES, config, grid, heads_and_width, pick
+from ..draws import DTYPES, SEEDS, Draw, config, grid, heads_and_width
 from ..mistakes import mistake
 from ..oracle import stage
 from ..registry import Case, Exercise, Function, chapters, register_exercise
@@ -57,9 +57,20 @@ mistake("rollout_column", "You read the class token's column: read its row, R[0,
 mistake("rollout_with_cls", "Your result keeps the class token's own entry: return R[0, 1:], the N patch tokens "
         "only.", read_out=lambda R: R[0])
 
-# (layers, heads, dtype, grid): no property's cases are another's
-KINDS = [(1, "several", "float32", "square"), (2, "several", "float64", "non-square"),
-         (3, "one", "float32", "non-square"), (4, "several", "float64", "square")]
+# (layers, heads, dtype, grid): every kind, and every pair of kinds, is the only property of its own cases
+KINDS = [("one", "several", "float32", "square"), ("one", "one", "float32", "square"),
+         ("several", "several", "float64", "non-square"), ("several", "several", "float64", "square"),
+         ("several", "one", "float32", "square"), ("several", "several", "float32", "non-square")]
+GRID = "the grid only sets the number of tokens T = gh * gw + 1: return R[0, 1:], the class token's row over the "
+ADVICE = {("heads", "several"): "average the heads of each layer (axis 1 of the (L, heads, T, T) attentions) before "
+                                "adding the identity and multiplying: the heads are fused by their mean, layer by "
+                                "layer.",
+          ("heads", "one"): "with one head the mean over the heads is that head: keep the heads axis until you "
+                            "average it.",
+          ("layers", "several"): "multiply the layers with the later layer on the left, R = A_hat_{L-1} ... A_hat_0, "
+                                 "starting from the identity, each A_hat from its own layer.",
+          ("layers", "one"): "with one layer, R is that layer's A_hat.",
+          ("grid", "non-square"): GRID + "T - 1 patch tokens.", ("grid", "square"): GRID + "T - 1 patch tokens."}
 
 
 def cases(rng, repeat: int) -> list[Case]:
@@ -67,15 +78,16 @@ def cases(rng, repeat: int) -> list[Case]:
     grids, float32 or float64."""
     out = []
     for _ in range(repeat):
-        for L, heads_kind, dtype, grid_kind in KINDS:
-            (gh, gw), P = grid(rng, grid_kind), pick(rng, [2, 3])
-            heads, D = heads_and_width(rng, heads_kind)
+        for layers_kind, heads_kind, dtype, grid_kind in KINDS:
+            d = Draw(rng, {"layers": layers_kind, "heads": heads_kind, "dtype": dtype, "grid": grid_kind})
+            (gh, gw), P = grid(d, grid_kind), d.pick("patch", [2, 3])
+            heads, D = heads_and_width(d, heads_kind)
+            L = 1 if layers_kind == "one" else d.pick("layers", [2, 3, 4])
             cfg = config(gh * P, gw * P, 3, P, D, heads, 2 * D, L, 3)
             x = rng.random((gh * P, gw * P, 3)).astype(DTYPES[dtype])
-            _, att = V.forward(V.init_params(cfg, int(rng.integers(1000))), x, cfg, return_attention=True)
+            _, att = V.forward(V.init_params(cfg, int(rng.integers(SEEDS))), x, cfg, return_attention=True)
             out.append(Case("rollout", (att,), f"attentions {att.shape} {dtype} ({gh} x {gw} grid)",
-                            meta={"layers": "one" if L == 1 else "several", "heads": heads_kind, "dtype": dtype,
-                                  "grid": grid_kind}))
+                            meta=d.meta, drawn=d.values))
     return out
 
 
@@ -86,4 +98,4 @@ def rollout() -> Exercise:
                                                                   "rollout_no_renorm", "rollout_max_heads",
                                                                   "rollout_column", "rollout_with_cls"))},
                     library=chapters(1, 2, 3, 4, 5, 6, 7), library_why="attention rollout is this exercise",
-                    cases=cases)
+                    cases=cases, advice=ADVICE)

@@ -8,7 +8,7 @@ import numpy as np
 
 from vit_lessons.backward import encoder_block_backward
 
-from ..draws import block_params, heads_and_width, pick
+from ..draws import TOKENS, Draw, block_params, heads_and_width, mlp_width
 from ..forbidden import Rule
 from ..registry import Case, Exercise, Function, chapters, register_exercise
 
@@ -21,19 +21,24 @@ def block_gradients(S, x, params, num_heads, dy):
 
 
 KINDS = ["one", "several", "several"]
+ADVICE = {("heads", "several"): "the gradient through the heads undoes their split and merge: head h holds the "
+                                "features h*d ... (h+1)*d - 1, d = D / num_heads, and its scores carry the 1/sqrt(d) "
+                                "scale.",
+          ("heads", "one"): "with one head, d = D: the scores carry the scale 1/sqrt(D)."}
 
 
 def cases(rng, repeat: int) -> list[Case]:
-    """One block, float64, one or several heads, d_ff above or below D."""
+    """One block, float64, one or several heads, d_ff below or above D."""
     out = []
     for _ in range(repeat):
         for heads_kind in KINDS:
-            heads, D = heads_and_width(rng, heads_kind)
-            T, F = int(rng.integers(2, 7)), pick(rng, [D // 2 or 1, 2 * D])
+            d = Draw(rng, {"heads": heads_kind})
+            heads, D = heads_and_width(d, heads_kind)
+            T, F = d.choose(TOKENS), mlp_width(d, D, ["D/2", "2D"])
             x, dy = rng.standard_normal((T, D)), rng.standard_normal((T, D))
             out.append(Case("block_backward", (x, block_params(rng, D, heads, F, np.float64), heads, dy),
                             f"x ({T}, {D}) float64, {heads} head(s), d_ff {F}, dy ({T}, {D})",
-                            meta={"heads": heads_kind}))
+                            meta=d.meta, drawn=d.values))
     return out
 
 
@@ -42,7 +47,7 @@ def block_backward() -> Exercise:
     why = "the gradients are to be computed by hand"
     return Exercise(10, "block_backward",
                     functions={"block_backward": Function(("x", "params", "num_heads", "dy"), block_gradients)},
-                    library=chapters(1, 2, 3, 4, 5), library_why=why, cases=cases, bonus=True,
+                    library=chapters(1, 2, 3, 4, 5), library_why=why, cases=cases, bonus=True, advice=ADVICE,
                     rules=(Rule("torch", (), "exercise 10 is numpy and scipy: " + why),
                            Rule("functorch", (), why), Rule("jax", (), why),
                            Rule("*", ("backward", "requires_grad_", "requires_grad"), why)))
