@@ -11,6 +11,7 @@ worth the same share of the exercise's points.
 from __future__ import annotations
 
 import copy
+import re
 import tempfile
 import threading
 import traceback
@@ -168,6 +169,22 @@ def _explain_value(answers: Answers, i: int, got, expected) -> set[str]:
     return found
 
 
+def _sent_note(value, expected) -> str:
+    """What the learner's process converted to send ``value`` ("a float128 result where float64 is expected,
+    sent and compared as float64"), or ""."""
+    items = [value]
+    while items:
+        item = items.pop(0)
+        if isinstance(item, tuple | list):
+            items += item
+        elif isinstance(item, dict):
+            items += item.values()
+        elif getattr(item, "sent_dtype", ""):
+            where = f" where {expected.dtype} is expected" if hasattr(expected, "dtype") else ""
+            return f"a {item.sent_dtype} result{where}, sent and compared as {item.dtype}"
+    return ""
+
+
 def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: Answers, i: int) -> CaseResult:
     """Compare one outcome with its expected output and explain a failure by the known mistakes."""
     status = _status_message(outcome)
@@ -196,8 +213,12 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
         return CaseResult(case.label, False, f"raised {_error_text(error)}", frozenset(explained),
                           frozenset(confirmed))
     ok, message, problem = compare(outcome.value, expected)
-    if ok:
-        return CaseResult(case.label, True, "correct" if message == "ok" else f"correct ({message})")
+    sent = _sent_note(outcome.value, expected)
+    if ok:  # the note of a converted result says its dtype (the one compared is the converted one)
+        notes = sent or ("" if message == "ok" else message)
+        return CaseResult(case.label, True, f"correct ({notes})" if notes else "correct")
+    if sent:
+        message += f" ({sent})"
     found = _explain_value(answers, i, outcome.value, expected)
     if problem == "float32_precision":
         if found:  # a known mistake reproduces it: the small difference is that mistake's, not rounding's
@@ -210,15 +231,18 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
 
 
 def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
-    """What the learner's process may not call: library names -> message, torch names, (package, why) blocked."""
+    """What the learner's process may not call: library names -> message, torch names, (package or module,
+    why) blocked."""
     message = f"{{name}} is not allowed in exercise {exercise.number}: write it yourself ({exercise.library_why})"
     library = dict.fromkeys(exercise.denied_library, message)
     torch, blocked = [], []
     for rule in exercise.rules:
-        if rule.root in ("torch", "*") and rule.names:
+        if rule.root == "torch" and rule.names:
             torch += list(rule.names)
         elif not rule.names:
             blocked.append((rule.root, rule.why))
+        else:  # another package's forbidden modules ("scipy.signal"): never importable at run time either
+            blocked += [(f"{rule.root}.{name}", rule.why) for name in rule.names]
     return library, torch, blocked
 
 
@@ -266,9 +290,19 @@ def _grade(exercise: Exercise, submission_dir: Path, answers: Answers, tmp: Path
               torch_denied=torch_names)
     outcomes, info = run_cases(job_dir, len(cases), box, user, timeout=timeout)
     result = _verdict(exercise, answers, outcomes, expected, info)
+    notes = "; ".join(filter(None, [notes, _folder_note(info["import_error"], submission_dir)]))
     if notes:
         result.hint = "; ".join(filter(None, [result.hint, notes]))
     return result
+
+
+def _folder_note(error: dict | None, submission_dir: Path) -> str:
+    """Why importing a folder of the submission (a package of helpers) failed: only files are copied."""
+    found = re.match(r"No module named '([A-Za-z_]\w*)", str((error or {}).get("message", "")))
+    if not found or not (submission_dir / found.group(1)).is_dir():
+        return ""
+    return (f"{found.group(1)}/ is a folder: the grader copies only the Python files beside your exercises; put "
+            f"its modules there (and import them by their names)")
 
 
 def _verdict(exercise: Exercise, answers: Answers, outcomes: list[Outcome], expected: list, info: dict):
