@@ -5,6 +5,7 @@ team's findings, attacks and honest submissions graded through the real grader.
    refused whatever the route, and an exercise 5 written with torch is refused with that reason.
 2. A forbidden torch function is denied with its family: every overload, every operator that computes the
    same thing (checked against all the operators torch registers, in the learner's process).
+3. A test that expects a ValueError is credited only with a correct result on a valid input.
 4. Exercise 10's results are float64: a complex result is refused.
 5. Honest code is not refused: a BOM, a coding cookie, the self-check under ``__main__``, a ``compile`` of
    the learner's own, helpers named like the grader's modules, float128 results, outputs too large to send.
@@ -204,6 +205,37 @@ def test_every_operator_of_a_denied_family_is_denied_in_the_learner_s_process(tm
     report = json.loads(line[len("PROBE "):])
     assert report["ops"] >= 5 and not report["undenied"] and not report["reachable"], report
     assert not report["wrongly"], report
+
+
+# ---- 3. an error is credited only with a correct result ------------------------------------------------------
+def _raising(name: str) -> str:
+    return "".join(f"def {f}(*args):\n    raise ValueError('not implemented')\n\n\n" for f in EXERCISES[name].functions)
+
+
+def test_a_function_that_only_raises_value_error_scores_nothing(tmp_path):
+    names = ("patchify", "patch_embedding", "vit_forward")
+    folder = folder_with(tmp_path, {EXERCISES[n].file: _raising(n) for n in names})
+    for name, result in graded(folder, *names).items():
+        assert result.score == 0, (name, feedback(result))
+        errors = [c.message for c, case in zip(result.cases, hidden.cases(name), strict=True) if case.expect_error]
+        assert errors and all("not credited" in m for m in errors), errors
+        assert "not credited" not in result.hint  # the hint is about the tests that fail for themselves
+
+
+def test_value_errors_are_credited_with_a_correct_result_on_a_valid_input(tmp_path):
+    """The solutions get full marks, the error tests credited; a correct ``patchify`` with a raising
+    ``unpatchify`` gets its own error tests credited and nothing for the other."""
+    folder = folder_with(tmp_path, {"ex02_patch_embedding.py": SOLUTIONS / "ex02_patch_embedding.py",
+                                    "ex01_patchify.py": (SOLUTIONS / "ex01_patchify.py").read_text()
+                                    .replace("    H, W = image_size\n", "    raise ValueError('later')\n", 1)})
+    results = graded(folder, "patch_embedding", "patchify")
+    assert results["patch_embedding"].score == 10, feedback(results["patch_embedding"])
+    assert "raises ValueError as it should, credited with a correct result on a valid input" in \
+        feedback(results["patch_embedding"])
+    cases = hidden.cases("patchify")
+    passed = {(c.func, bool(c.expect_error)) for c, r in zip(cases, results["patchify"].cases, strict=True)
+              if r.passed}
+    assert passed == {("patchify", False), ("patchify", True)}, feedback(results["patchify"])
 
 
 # ---- 4. exercise 10: complex results --------------------------------------------------------------------------

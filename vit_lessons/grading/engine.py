@@ -5,7 +5,9 @@ code for forbidden calls, see :mod:`vit_lessons.grading.forbidden`); each output
 oracle's (:class:`Answers`, computed here, in the grader's process, once per grading run); a failing
 case is explained by the known mistakes that reproduce it (:func:`judge`), and the exercise's hint names
 a mistake only when it explains every failing case (:func:`diagnose`).  Partial credit: every case is
-worth the same share of the exercise's points.
+worth the same share of the exercise's points, but a case that expects an error (``ValueError`` for an
+image the patch size does not divide) is credited only when the same function returns a correct result
+on at least one valid input (:func:`credit_errors`): raising is no answer by itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import tempfile
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .diagnostics import compare, lowered, matches
@@ -40,6 +42,7 @@ class CaseResult:
     message: str
     explained: frozenset[str] = frozenset()
     confirmed: frozenset[str] = frozenset()
+    withheld: bool = False  # the right error, not credited: the function answers no valid input correctly
 
 
 @dataclass
@@ -185,6 +188,25 @@ def _sent_note(value, expected) -> str:
     return ""
 
 
+def credit_errors(cases: list[Case], results: list[CaseResult]) -> list[CaseResult]:
+    """``results`` with each case that raised the error it expects credited only when the same function
+    returns a correct result on at least one valid input (else failed and ``withheld``: a function that
+    raises for every input is not right on these)."""
+    working = {c.func for c, r in zip(cases, results, strict=True) if r.passed and not c.expect_error}
+    out = []
+    for case, result in zip(cases, results, strict=True):
+        if case.expect_error and result.passed:
+            if case.func in working:
+                result = replace(result, message=f"raises {case.expect_error} as it should, credited with a "
+                                                 f"correct result on a valid input")
+            else:
+                result = replace(result, passed=False, withheld=True,
+                                 message=f"raises {case.expect_error} as it should, but not credited: "
+                                         f"{case.func} returns a correct result on none of the valid inputs")
+        out.append(result)
+    return out
+
+
 def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: Answers, i: int) -> CaseResult:
     """Compare one outcome with its expected output and explain a failure by the known mistakes."""
     status = _status_message(outcome)
@@ -197,7 +219,7 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
     error = outcome.error or {}
     if case.expect_error:
         if outcome.status == "error" and error.get("type") == case.expect_error:
-            return CaseResult(case.label, True, f"raised {case.expect_error}, as it should")
+            return CaseResult(case.label, True, f"raises {case.expect_error} as it should")
         if outcome.status == "error":
             return CaseResult(case.label, False, f"should raise {case.expect_error} for these inputs; it raised "
                                                  f"{_error_text(error)}", frozenset({"wrong_error"}),
@@ -322,8 +344,8 @@ def _verdict(exercise: Exercise, answers: Answers, outcomes: list[Outcome], expe
         result.verdict = f"importing {exercise.file} failed: {_error_text(info['import_error'])}"
         return result
     cases = answers.cases
-    result.cases = [judge(exercise, c, o, e, answers, i)
-                    for i, (c, o, e) in enumerate(zip(cases, outcomes, expected, strict=True))]
+    result.cases = credit_errors(cases, [judge(exercise, c, o, e, answers, i)
+                                         for i, (c, o, e) in enumerate(zip(cases, outcomes, expected, strict=True))])
     passed = sum(c.passed for c in result.cases)
     result.score = round(exercise.points * passed / len(cases), 2)
     if passed == len(cases):
@@ -373,7 +395,8 @@ def diagnose(cases: list[Case], results: list[CaseResult]) -> tuple[str, list[st
     every failing case (and reproduces at least one positively); else a property that exactly the failing
     cases share is named; else the mistake explaining most failing cases is named with its count ("in 3 of
     4 failing tests"); else the first failing case is shown with its inputs and its largest difference."""
-    failing = [i for i, r in enumerate(results) if not r.passed]
+    failing = [i for i, r in enumerate(results) if not r.passed and not r.withheld] or \
+        [i for i, r in enumerate(results) if not r.passed]  # a withheld error fails for the others' sake
     n = len(failing)
     cover: dict[str, set[int]] = {}
     for i in failing:
