@@ -2,8 +2,11 @@
 
 Allowed: numpy, scipy, your own forward pieces (exercises 4 and 5) and the library's forward functions of
 chapters 1-5 (``vit_lessons.layer_norm``, ``gelu``, ``multi_head_attention`` ...).
-Not allowed: torch (any of it: its autograd would compute the answer), ``.backward()`` and the library's
-other functions (``vit_lessons.backward`` ...): the gradients are this exercise.
+Not allowed: torch (its autograd would compute the answer: the grader never loads it and refuses its import,
+here and in your files this one imports: if your ex05 uses torch, write it in numpy or use the library's
+forward functions above) and the library's other functions (``vit_lessons.backward`` ...).
+The grader cannot tell gradients written by hand from a numerical derivative of your forward pass (complex
+step, precise to 1e-8); only the first is this exercise, and only it teaches the backward pass.
 """
 
 import math  # noqa: F401

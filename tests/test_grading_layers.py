@@ -90,7 +90,9 @@ def test_odd_submission_files_are_refused_with_a_reason(tmp_path):
         assert results["attention"].score == 0 and "not a regular file" in results["attention"].verdict
     assert results["pooling"].passed, results["pooling"].verdict  # the extra helpers cost it nothing
     assert "not a Python module name" in results["pooling"].hint or "more than 64" in results["pooling"].hint
-    assert results["patchify"].score == 0 and "importing ex01_patchify.py failed" in results["patchify"].verdict
+    # not UTF-8 and no coding cookie: read as Python reads it, it does not parse
+    assert results["patchify"].score == 0 and "ex01_patchify.py does not parse" in results["patchify"].verdict \
+        and "utf-8" in results["patchify"].verdict
     assert results["rollout"].score == 0 and "bytes (at most 1000000)" in results["rollout"].verdict
 
 

@@ -84,3 +84,51 @@ def test_learner_text_arrives_printable():
     record = {"t": "error", "type": "ValueError", "message": "\udcff \x1b[2J\x1b[31mred\x07 é\nnext", "where": []}
     [got] = protocol.parse(frame({"kind": "import_error", "record": record}), 1 << 10)
     assert got["record"]["message"] == "? ?[2J?[31mred? é\nnext"
+
+
+def _child_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(protocol.__file__).with_name("_child.py")
+    spec = importlib.util.spec_from_file_location("_vit_child_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ODD_RESULTS = {
+    "float128": lambda: np.arange(4, dtype=np.longdouble) / 3,
+    "complex256": lambda: np.arange(4, dtype=np.clongdouble) * 1j,
+    "big-endian float32": lambda: np.arange(4, dtype=">f4"),
+    "70 arrays": lambda: [np.zeros(2)] * 70,
+    "11 dimensions": lambda: np.zeros((1,) * 11),
+    "27 000 numbers in lists": lambda: [[[0.5] * 30] * 30] * 30,
+    "150 arrays in a dict with long keys": lambda: {"k" * 90 + str(i): np.zeros(1) for i in range(150)},
+    "3 000 None": lambda: [[None] * 100] * 30,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_RESULTS))
+def test_the_learner_s_side_never_writes_a_frame_the_grader_refuses(name):
+    """Whatever a function returns, the child's frame parses: converted (float128 as float64, said so) or
+    described ("too large to send"), never malformed, which would cost every test of the exercise."""
+    import os
+    from types import SimpleNamespace
+
+    child = _child_module()
+    module = SimpleNamespace(__name__="ex", f=ODD_RESULTS[name])
+    case = {"func": "f", "args": {"t": "tuple", "items": []}, "arg_names": []}
+    record, arrays = child.run_case(module, case, [], "/nonexistent", child.Sent(protocol, [0]))
+    r, w = os.pipe()
+    protocol.send(w, {"kind": "result", "case": 0, "record": record}, arrays)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 20):
+        data += chunk
+    os.close(r)
+    [frame] = protocol.parse(data, 64 << 20)
+    if name in ("float128", "complex256"):
+        sent = frame["arrays"][0]
+        assert sent.sent_dtype == str(ODD_RESULTS[name]().dtype) and sent.dtype in (np.float64, np.complex128)
+        np.testing.assert_allclose(sent, ODD_RESULTS[name]().astype(sent.dtype))

@@ -3,7 +3,9 @@
 Started by :mod:`vit_lessons.grading.sandbox` as ``python -I -S _child.py JOB_DIR WORK_DIR FD [UID GID]``
 (inside bubblewrap and/or as a sandbox user, see :mod:`vit_lessons.grading.isolation`).  This file and
 ``protocol.py`` / ``forbidden.py`` / ``deny_torch.py`` are copied into the job folder; it imports nothing
-else of the grader.  In order, before any of the learner's code runs:
+else of the grader, and imports those three as the private package ``_vit_grader_child`` (never under
+their own names, so that a learner's ``protocol.py`` neither shadows them nor is shadowed by them).  In
+order, before any of the learner's code runs:
 
 1. drop to UID/GID when given (inside bubblewrap, started as root with only the setuid capabilities);
 2. limits: address space, CPU time, file size, open files, processes (per user: only with a sandbox
@@ -13,8 +15,11 @@ else of the grader.  In order, before any of the learner's code runs:
    then the import path: the Python installation (without ``site``, so no ``.pth`` hooks), the staged
    library (its forbidden functions already replaced, see :mod:`vit_lessons.grading.staging`) and the
    copied submission;
-4. the exercise's modules preloaded, torch's forbidden functions denied (``deny_torch.py``), torch
-   blocked when the exercise denies some of it and the submission never imports it;
+4. the exercise's modules preloaded (and the packages that the exercise's file and the helpers it imports
+   import, but never a package the exercise forbids whole: torch in exercise 10), torch's forbidden
+   functions denied (``deny_torch.py``); the packages the exercise forbids blocked (and removed, should
+   the library have imported one), and torch blocked too when the exercise denies some of it and the
+   submission never imports it;
 5. an audit hook (PEP 578) that refuses reading outside those folders, writing outside WORK_DIR,
    starting processes, sockets and ctypes: a tripwire with friendly messages, not the boundary (code
    in this process can reach it); the boundary is the user, the namespaces and the limits.
@@ -87,8 +92,49 @@ def install_guard(read_roots, write_roots):
     sys.addaudithook(hook)
 
 
-def encode(value, arrays, depth=0):
-    """A protocol TREE describing ``value``; arrays are appended to ``arrays`` (sent as raw bytes)."""
+#: the private package the grader's support modules are imported as (see :func:`load_support`)
+PACKAGE = "_vit_grader_child"
+#: what the learner's results may take on the pipe in all, kept below the grader's cap (64 MB)
+RESULT_BYTES = 48 << 20
+
+
+class Sent:
+    """What :func:`encode` has sent of one case so far, against the protocol's limits (so that the child never
+    writes a frame the grader refuses: a malformed frame costs every case of the exercise)."""
+
+    def __init__(self, protocol, total_bytes):
+        self.protocol, self.nodes, self.total_bytes = protocol, protocol.MAX_NODES - 1, total_bytes  # the root
+
+
+def _array(value, arrays, sent):
+    """The TREE of one numpy array: sent as it is, in a dtype the protocol accepts (longdouble as float64,
+    clongdouble as complex128, the original dtype named), or described when it cannot be sent."""
+    import numpy as np
+
+    value = np.asarray(value)
+    protocol = sent.protocol
+    if value.dtype.hasobject or value.dtype.kind not in "biufc":
+        return {"t": "other", "type": f"numpy array of dtype {value.dtype}"}
+    if value.size > 10_000_000 or sent.total_bytes[0] + value.nbytes > RESULT_BYTES:
+        return {"t": "other", "type": f"array of {value.size} entries (too large)"}
+    if value.ndim > protocol.MAX_NDIM or len(arrays) >= protocol.MAX_ARRAYS:
+        return {"t": "other", "type": f"array of {value.ndim} dimensions" if value.ndim > protocol.MAX_NDIM
+                else f"more than {protocol.MAX_ARRAYS} arrays in one result"}
+    little = value.dtype.newbyteorder("<")
+    tree = {"t": "array"}
+    if little.str not in protocol.DTYPES:  # float128, complex256 ...: the nearest dtype the grader reads
+        tree["sent"] = str(value.dtype)
+        little = np.dtype("<c16" if value.dtype.kind == "c" else "<f8")
+    arrays.append(np.ascontiguousarray(value, dtype=little))
+    sent.total_bytes[0] += arrays[-1].nbytes
+    tree["key"] = len(arrays) - 1
+    return tree
+
+
+def encode(value, arrays, sent, depth=0):
+    """A protocol TREE describing ``value``; arrays are appended to ``arrays`` (sent as raw bytes).  The node
+    of ``value`` itself is already counted in ``sent.nodes``; a container's items are counted before they
+    are encoded, and one that would take the tree past the protocol's size is described instead."""
     if depth > 6:
         return {"t": "other", "type": "deeply nested value"}
     if value is None:
@@ -105,25 +151,19 @@ def encode(value, arrays, depth=0):
     import numpy as np
 
     if isinstance(value, (np.ndarray, np.generic)):
-        value = np.asarray(value)
-        if value.dtype.hasobject or value.dtype.kind not in "biufc":
-            return {"t": "other", "type": f"numpy array of dtype {value.dtype}"}
-        if value.size > 10_000_000:
-            return {"t": "other", "type": f"array of {value.size} entries (too large)"}
-        arrays.append(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")))
-        return {"t": "array", "key": len(arrays) - 1}
+        return _array(value, arrays, sent)
     if isinstance(value, bool):
         return {"t": "other", "type": "bool"}
     if isinstance(value, (int, float)):
         return {"t": "scalar", "type": type(value).__name__, "repr": repr(value)[:50]}
-    if isinstance(value, (tuple, list)):
-        if len(value) > 100:
-            return {"t": "other", "type": f"{type(value).__name__} of {len(value)} items"}
-        return {"t": type(value).__name__, "items": [encode(v, arrays, depth + 1) for v in value]}
-    if isinstance(value, dict):
-        if len(value) > 200:
-            return {"t": "other", "type": f"dict of {len(value)} items"}
-        return {"t": "dict", "items": {str(k)[:100]: encode(v, arrays, depth + 1) for k, v in value.items()}}
+    if isinstance(value, (tuple, list, dict)):
+        kind = "dict" if isinstance(value, dict) else type(value).__name__
+        if len(value) > (200 if kind == "dict" else 100) or len(value) > sent.nodes:
+            return {"t": "other", "type": f"{kind} of {len(value)} items (too large to send)"}
+        sent.nodes -= len(value)
+        if kind == "dict":
+            return {"t": "dict", "items": {str(k)[:100]: encode(v, arrays, sent, depth + 1) for k, v in value.items()}}
+        return {"t": kind, "items": [encode(v, arrays, sent, depth + 1) for v in value]}
     return {"t": "other", "type": type(value).__name__[:100]}
 
 
@@ -159,17 +199,27 @@ def error_record(exc, submission_dir):
 
 
 class Blocker:
-    """A finder that refuses to import the packages it was given, each with its message (not ``None`` in
-    ``sys.modules``, which libraries such as array_api_compat would take for a loaded module)."""
+    """A finder that refuses to import the packages (or modules, "scipy.signal") it was given, each with its
+    message (not ``None`` in ``sys.modules``, which libraries such as array_api_compat would take for a loaded
+    module)."""
 
     def __init__(self, blocked):
         self.blocked = blocked
 
     def find_spec(self, name, path=None, target=None):
-        root = name.split(".")[0]
-        if root in self.blocked:
-            raise ImportError(self.blocked[root])
+        for blocked, message in self.blocked.items():
+            if name == blocked or name.startswith(blocked + "."):
+                raise ImportError(message)
         return None
+
+
+def unload(blocked):
+    """Remove from ``sys.modules`` every module of the packages ``blocked`` that something loaded (the library
+    should never import them; a module that did would have brought them in); returns their names."""
+    gone = [n for n in list(sys.modules) if any(n == b or n.startswith(b + ".") for b in blocked)]
+    for name in gone:
+        del sys.modules[name]
+    return gone
 
 
 def drop_privileges(uid, gid):
@@ -201,36 +251,60 @@ def set_limits(job):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing too much raises OSError instead of killing
 
 
-def prepare_imports(job, job_dir, modules):
+def prepare_imports(job, modules, support):
     """The import path and the modules loaded before the learner's code (the exercise's, and the packages
-    of ``modules``, those the submission's files import, that may be loaded); torch's denials applied."""
+    of ``modules``, those the exercise's file and its helpers import, that may be loaded, but none the
+    exercise forbids whole); torch's denials applied, the forbidden packages blocked."""
+    job_dir = support["job_dir"]
     sys.path[:] = [p for p in job["python_path"] if os.path.isdir(p)]
     sys.path.insert(0, os.path.join(job_dir, "lib"))
+    number = job["exercise"]
+    blocked = {name: f"{name} is not allowed in exercise {number}: write it yourself ({why})"
+               for name, why in job["blocked"]}
     wanted = [*job["preload"], *(m for m in modules if m in job["preload_allowed"])]
     for name in dict.fromkeys(wanted):
+        if any(name == b or name.startswith(b + ".") for b in blocked):
+            continue
         try:
             __import__(name)
         except Exception:  # noqa: BLE001, S112 - the learner's import will say what is wrong
             continue
-    number = job["exercise"]
-    blocked = {root: f"{root} is not allowed in exercise {number}: write it yourself ({why})"
-               for root, why in job["blocked"]}
-    if job["torch_denied"]:
+    unload(blocked)
+    if job["torch_denied"] and "torch" not in blocked:
         if "torch" in sys.modules:
-            sys.path.insert(0, os.path.join(job_dir, "child"))
-            from deny_torch import deny
-
-            deny(job["torch_denied"], job["exercise"])
-            sys.path.pop(0)
-        elif "torch" not in blocked:  # never imported by the submission's files: it stays out, denials and all
+            support["deny_torch"]().deny(job["torch_denied"], number)
+        else:  # never imported by the submission's files: it stays out, denials and all
             blocked["torch"] = (f"torch cannot be imported this way in exercise {number}: import it with an import "
                                 f"statement in your file (the grader loads it only then)")
     sys.meta_path.insert(0, Blocker(blocked))
     sys.path.insert(0, os.path.join(job_dir, "submission"))
 
 
-def run_case(module, case, arrays, submission_dir):
-    """(record, output arrays) of one case: the value returned or the error raised, and mutated inputs."""
+def load_support(job_dir):
+    """The grader's modules copied beside this script, imported as the package ``_vit_grader_child`` (its
+    path the child folder, never on ``sys.path``): {"protocol": module, "forbidden": module, "deny_torch":
+    a function that imports deny_torch when torch is to be denied, "job_dir": job_dir}."""
+    import importlib
+    import types
+
+    package = types.ModuleType(PACKAGE)
+    package.__path__ = [os.path.join(job_dir, "child")]
+    sys.modules[PACKAGE] = package
+    return {"protocol": importlib.import_module(PACKAGE + ".protocol"),
+            "forbidden": importlib.import_module(PACKAGE + ".forbidden"),
+            "deny_torch": lambda: importlib.import_module(PACKAGE + ".deny_torch"), "job_dir": job_dir}
+
+
+def _fits(record, out_arrays, protocol):
+    """Whether a case's frame stays within the protocol's header size."""
+    specs = [{"dtype": a.dtype.str, "shape": list(a.shape)} for a in out_arrays]
+    header = {"kind": "result", "case": 0, "record": record, "arrays": specs}
+    return len(json.dumps(header, separators=(",", ":"))) < protocol.MAX_HEADER - 1024
+
+
+def run_case(module, case, arrays, submission_dir, sent):
+    """(record, output arrays) of one case: the value returned or the error raised, and mutated inputs;
+    ``sent`` (a :class:`Sent`) keeps the frame within what the protocol accepts."""
     import numpy as np
 
     args = decode_inputs(case["args"], arrays)
@@ -243,7 +317,7 @@ def run_case(module, case, arrays, submission_dir):
             raise AttributeError(f"{module.__name__}.py defines no function {case['func']}")
         value = func(*args)
         out_arrays = []
-        record = {"t": "value", "value": encode(value, out_arrays)}
+        record = {"t": "value", "value": encode(value, out_arrays, sent)}
     except BaseException as exc:  # noqa: BLE001 (SystemExit too: the learner's code must not end the child)
         record, out_arrays = error_record(exc, submission_dir), []
     mutated = []
@@ -255,6 +329,9 @@ def run_case(module, case, arrays, submission_dir):
         if b is not None and any(not np.array_equal(np.asarray(a.get(n)), v, equal_nan=True) for n, v in b.items()):
             mutated.append(case["arg_names"][k])
     record["mutated"] = mutated
+    if not _fits(record, out_arrays, sent.protocol):
+        record, out_arrays = {"t": "value", "value": {"t": "other", "type": "value too large to describe"},
+                              "mutated": mutated}, []
     return record, out_arrays
 
 
@@ -265,18 +342,16 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
         job = json.load(f)
     set_limits(job)
     sys.dont_write_bytecode = True
-    sys.path.insert(0, os.path.join(job_dir, "child"))
-    import protocol
-    from forbidden import Rule, scan
-
-    sys.path.pop(0)
+    support = load_support(job_dir)
+    protocol, forbidden = support["protocol"], support["forbidden"]
     submission_dir = os.path.join(job_dir, "submission")
-    found = scan(submission_dir, job["file"], [Rule(r[0], tuple(r[1]), r[2], bool(r[3])) for r in job["rules"]])
+    rules = [forbidden.Rule(r[0], tuple(r[1]), r[2], bool(r[3])) for r in job["rules"]]
+    found = forbidden.scan(submission_dir, job["file"], rules)
     if found["error"] or found["violations"]:  # before any of the learner's code is imported
         protocol.send(fd, {"kind": "refused", "record": {"t": "refused", "error": found["error"],
                                                          "violations": found["violations"][:50]}})
         return
-    prepare_imports(job, job_dir, found["modules"])
+    prepare_imports(job, found["modules"], support)
     import numpy as np
 
     with np.load(os.path.join(job_dir, "inputs.npz"), allow_pickle=False) as inputs:
@@ -294,9 +369,10 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
     except BaseException as exc:  # noqa: BLE001 (SystemExit too: the learner's module must not end the child)
         protocol.send(fd, {"kind": "import_error", "record": error_record(exc, submission_dir)})
         return
+    total_bytes = [0]
     for i in job["pending"]:
         protocol.send(fd, {"kind": "started", "case": i})
-        record, out_arrays = run_case(module, job["cases"][i], arrays, submission_dir)
+        record, out_arrays = run_case(module, job["cases"][i], arrays, submission_dir, Sent(protocol, total_bytes))
         protocol.send(fd, {"kind": "result", "case": i, "record": record}, out_arrays)
 
 

@@ -5,16 +5,19 @@ code for forbidden calls, see :mod:`vit_lessons.grading.forbidden`); each output
 oracle's (:class:`Answers`, computed here, in the grader's process, once per grading run); a failing
 case is explained by the known mistakes that reproduce it (:func:`judge`), and the exercise's hint names
 a mistake only when it explains every failing case (:func:`diagnose`).  Partial credit: every case is
-worth the same share of the exercise's points.
+worth the same share of the exercise's points, but a case that expects an error (``ValueError`` for an
+image the patch size does not divide) is credited only when the same function returns a correct result
+on at least one valid input (:func:`credit_errors`): raising is no answer by itself.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import tempfile
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,7 @@ class CaseResult:
     message: str
     explained: frozenset[str] = frozenset()
     confirmed: frozenset[str] = frozenset()
+    withheld: bool = False  # the right error, not credited: the function answers no valid input correctly
 
 
 @dataclass
@@ -171,6 +175,41 @@ def _explain_value(answers: Answers, i: int, got, expected) -> set[str]:
     return found
 
 
+def _sent_note(value, expected) -> str:
+    """What the learner's process converted to send ``value`` ("a float128 result where float64 is expected,
+    sent and compared as float64"), or ""."""
+    items = [value]
+    while items:
+        item = items.pop(0)
+        if isinstance(item, tuple | list):
+            items += item
+        elif isinstance(item, dict):
+            items += item.values()
+        elif getattr(item, "sent_dtype", ""):
+            where = f" where {expected.dtype} is expected" if hasattr(expected, "dtype") else ""
+            return f"a {item.sent_dtype} result{where}, sent and compared as {item.dtype}"
+    return ""
+
+
+def credit_errors(cases: list[Case], results: list[CaseResult]) -> list[CaseResult]:
+    """``results`` with each case that raised the error it expects credited only when the same function
+    returns a correct result on at least one valid input (else failed and ``withheld``: a function that
+    raises for every input is not right on these)."""
+    working = {c.func for c, r in zip(cases, results, strict=True) if r.passed and not c.expect_error}
+    out = []
+    for case, result in zip(cases, results, strict=True):
+        if case.expect_error and result.passed:
+            if case.func in working:
+                result = replace(result, message=f"raises {case.expect_error} as it should, credited with a "
+                                                 f"correct result on a valid input")
+            else:
+                result = replace(result, passed=False, withheld=True,
+                                 message=f"raises {case.expect_error} as it should, but not credited: "
+                                         f"{case.func} returns a correct result on none of the valid inputs")
+        out.append(result)
+    return out
+
+
 def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: Answers, i: int) -> CaseResult:
     """Compare one outcome with its expected output and explain a failure by the known mistakes."""
     status = _status_message(outcome)
@@ -183,7 +222,7 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
     error = outcome.error or {}
     if case.expect_error:
         if outcome.status == "error" and error.get("type") == case.expect_error:
-            return CaseResult(case.label, True, f"raised {case.expect_error}, as it should")
+            return CaseResult(case.label, True, f"raises {case.expect_error} as it should")
         if outcome.status == "error":
             return CaseResult(case.label, False, f"should raise {case.expect_error} for these inputs; it raised "
                                                  f"{_error_text(error)}", frozenset({"wrong_error"}),
@@ -198,6 +237,10 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
         explained, confirmed = _explain_error(answers, i, error)
         return CaseResult(case.label, False, f"raised {_error_text(error)}", frozenset(explained),
                           frozenset(confirmed))
+    sent = _sent_note(outcome.value, expected)
+    if sent:  # a dtype the learner's process had to convert is never the one due (the docstrings' dtype contract)
+        return CaseResult(case.label, False, f"{sent}: another dtype than the one due fails the test",
+                          frozenset({"wrong_dtype"}), frozenset({"wrong_dtype"}))
     ok, message, problem = compare(outcome.value, expected, given=_input_dtype(case))
     if ok:
         return CaseResult(case.label, True, "correct")
@@ -224,15 +267,18 @@ def _input_dtype(case: Case) -> str | None:
 
 
 def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
-    """What the learner's process may not call: library names -> message, torch names, (package, why) blocked."""
+    """What the learner's process may not call: library names -> message, torch names, (package or module,
+    why) blocked."""
     message = f"{{name}} is not allowed in exercise {exercise.number}: write it yourself ({exercise.library_why})"
     library = dict.fromkeys(exercise.denied_library, message)
     torch, blocked = [], []
     for rule in exercise.rules:
-        if rule.root in ("torch", "*") and rule.names:
+        if rule.root == "torch" and rule.names:
             torch += list(rule.names)
         elif not rule.names:
             blocked.append((rule.root, rule.why))
+        else:  # another package's forbidden modules ("scipy.signal"): never importable at run time either
+            blocked += [(f"{rule.root}.{name}", rule.why) for name in rule.names]
     return library, torch, blocked
 
 
@@ -280,9 +326,19 @@ def _grade(exercise: Exercise, submission_dir: Path, answers: Answers, tmp: Path
               torch_denied=torch_names)
     outcomes, info = run_cases(job_dir, len(cases), box, user, timeout=timeout)
     result = _verdict(exercise, answers, outcomes, expected, info)
+    notes = "; ".join(filter(None, [notes, _folder_note(info["import_error"], submission_dir)]))
     if notes:
         result.hint = "; ".join(filter(None, [result.hint, notes]))
     return result
+
+
+def _folder_note(error: dict | None, submission_dir: Path) -> str:
+    """Why importing a folder of the submission (a package of helpers) failed: only files are copied."""
+    found = re.match(r"No module named '([A-Za-z_]\w*)", str((error or {}).get("message", "")))
+    if not found or not (submission_dir / found.group(1)).is_dir():
+        return ""
+    return (f"{found.group(1)}/ is a folder: the grader copies only the Python files beside your exercises; put "
+            f"its modules there (and import them by their names)")
 
 
 def _verdict(exercise: Exercise, answers: Answers, outcomes: list[Outcome], expected: list, info: dict):
@@ -302,8 +358,8 @@ def _verdict(exercise: Exercise, answers: Answers, outcomes: list[Outcome], expe
         result.verdict = f"importing {exercise.file} failed: {_error_text(info['import_error'])}"
         return result
     cases = answers.cases
-    result.cases = [judge(exercise, c, o, e, answers, i)
-                    for i, (c, o, e) in enumerate(zip(cases, outcomes, expected, strict=True))]
+    result.cases = credit_errors(cases, [judge(exercise, c, o, e, answers, i)
+                                         for i, (c, o, e) in enumerate(zip(cases, outcomes, expected, strict=True))])
     passed = sum(c.passed for c in result.cases)
     result.score = round(exercise.points * passed / len(cases), 2)
     if passed == len(cases):
@@ -330,7 +386,8 @@ def diagnose(cases: list[Case], results: list[CaseResult], advice: dict | None =
     with the exercise's ``advice``); else the mistake explaining most failing cases is named with its count
     ("in 3 of 4 failing tests"); else the first failing case is shown with its inputs and its largest
     difference."""
-    failing = [i for i, r in enumerate(results) if not r.passed]
+    failing = [i for i, r in enumerate(results) if not r.passed and not r.withheld] or \
+        [i for i, r in enumerate(results) if not r.passed]  # a withheld error fails for the others' sake
     n = len(failing)
     cover: dict[str, set[int]] = {}
     for i in failing:

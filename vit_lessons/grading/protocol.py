@@ -10,8 +10,9 @@ bytes), then the raw bytes (C order) of the arrays the header declares::
 
 RECORD is ``{"t": "value", "value": TREE, "mutated": [names]}`` or an ERROR, ``{"t": "error", "type": str,
 "message": str, "where": [str], "mutated": [names]}``; TREE is ``{"t": "none"}``, ``{"t": "array", "key":
-index into arrays}``, ``{"t": "tuple"|"list", "items": [TREE]}``, ``{"t": "dict", "items": {str: TREE}}``,
-``{"t": "scalar", "type": str, "repr": str}`` or ``{"t": "other", "type": str}``.
+index into arrays}`` (with ``"sent": dtype`` when the learner's array had a dtype the protocol does not
+carry, e.g. float128, sent as float64), ``{"t": "tuple"|"list", "items": [TREE]}``, ``{"t": "dict",
+"items": {str: TREE}}``, ``{"t": "scalar", "type": str, "repr": str}`` or ``{"t": "other", "type": str}``.
 
 :func:`send` runs in the learner's process (this file is copied beside the child script and imports only
 the standard library and numpy).  :func:`parse` runs in the grader and trusts nothing: every length, dtype,
@@ -63,6 +64,20 @@ WHERE = 160
 def _code(value, limit: int) -> str:
     """A location "file, line n, in f: code", cut after a token with "…" (see :func:`shorten`)."""
     return shorten(_text(value), limit)
+_CONVERTED: list = []
+
+
+def converted_class() -> type:
+    """``Converted``, a numpy array subclass for the arrays the learner's process sent in another dtype than
+    their own (``sent_dtype``); made on first use, as this module must import without numpy."""
+    if not _CONVERTED:
+        import numpy as np
+
+        class Converted(np.ndarray):
+            sent_dtype = ""
+
+        _CONVERTED.append(Converted)
+    return _CONVERTED[0]
 
 
 def _text(value, limit: int = MAX_TEXT) -> str:
@@ -108,7 +123,7 @@ def _tree(node, n_arrays: int, budget: list[int], depth: int = 0) -> dict:
         key = node.get("key")
         if type(key) is not int or not 0 <= key < n_arrays:
             raise ProtocolError(f"an output refers to array {key!r}, which the frame does not declare")
-        return {"t": "array", "key": key}
+        return {"t": "array", "key": key, **({"sent": _text(node["sent"], 20)} if "sent" in node else {})}
     if kind in ("tuple", "list"):
         items = node.get("items")
         if not isinstance(items, list):
@@ -168,6 +183,22 @@ def _array_specs(specs) -> list[tuple[str, tuple[int, ...], int]]:
     return out
 
 
+def _mark_converted(record, arrays: list) -> None:
+    """Give the arrays that the learner's process converted (``"sent"`` in their node) the attribute
+    ``sent_dtype`` (the learner's dtype, e.g. "float128"), as a view of class :func:`converted_class`."""
+    nodes = [record.get("value")] if record and record.get("t") == "value" else []
+    while nodes:
+        node = nodes.pop()
+        if node["t"] == "array" and "sent" in node:
+            view = arrays[node["key"]].view(converted_class())
+            view.sent_dtype = node["sent"]
+            arrays[node["key"]] = view
+        elif node["t"] in ("tuple", "list"):
+            nodes += node["items"]
+        elif node["t"] == "dict":
+            nodes += node["items"].values()
+
+
 def parse(data: bytes, max_bytes: int) -> list[dict]:
     """The frames in ``data`` (what the learner's process wrote), as dicts with "kind", "case", "record"
     and "arrays" (numpy arrays).  Raises ProtocolError at the first frame that is malformed or that would
@@ -205,6 +236,7 @@ def parse(data: bytes, max_bytes: int) -> list[dict]:
                 pos += nbytes
             record = None if header["kind"] == "started" else _refusal(header.get("record")) \
                 if header["kind"] == "refused" else _record(header.get("record"), len(arrays))
+            _mark_converted(record, arrays)
             frames.append({"kind": header["kind"], "case": case, "record": record, "arrays": arrays})
     except ProtocolError as exc:
         exc.frames = frames

@@ -6,8 +6,9 @@
   another file, a device or a FIFO is refused with a reason and never read.  What was checked is what
   runs: the forbidden-call check reads the copies.
 - :func:`stage_library`: the ``vit_lessons`` package without the grader (``grading/``, ``grade.py``,
-  ``release.py``, their compiled files) and with every function the exercise forbids rewritten at its
-  definition to raise
+  ``release.py``, their compiled files; ``grading/`` is a stub whose ``check`` says that the self-check
+  does not run inside the grader, so that a file calling it under ``if __name__ == "__main__":``
+  imports) and with every function the exercise forbids rewritten at its definition to raise
   ``PermissionError("vit_lessons.forward is not allowed in exercise 7: write it yourself ...")``.  The
   originals do not exist in the learner's process, so no alias, ``vars()``, ``sys.modules``, ``gc`` walk
   or library function that composes them (``vit_lessons.interpret.attention_gradients``) reaches them.
@@ -34,6 +35,14 @@ MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}\.py$")
 _PARSE_LOCK = threading.Lock()
 #: never staged: the grader (its hidden tests and reference computations) and the instructor's commands
 GRADER_PARTS = ("grading", "grade.py", "release.py")
+#: what the learner's library has in the grader's place: the self-check's name, which does nothing there
+GRADER_STUB = '''"""The self-check of the learner's library as the grader stages it: a stub (the grader is not here)."""
+
+
+def check(name=None, submission=None, timeout=None):
+    """Say that the self-check does not run inside the grader; return None."""
+    print("vit_lessons.grading.check: the self-check does not run inside the grader")
+'''
 
 
 def _read_regular(folder_fd: int, name: str) -> bytes:
@@ -173,6 +182,9 @@ def stage_library(target: Path, denied: dict[str, str], source: Path = LIBRARY_D
             path.unlink()
             path.write_text(deny_in_source(text, denied))
             path.chmod(0o644)
+    (destination / "grading").mkdir(mode=0o755)
+    (destination / "grading" / "__init__.py").write_text(GRADER_STUB)
+    (destination / "grading" / "__init__.py").chmod(0o644)
     for path in [destination, *destination.rglob("*")]:
         if path.is_dir():
             path.chmod(0o755)

@@ -70,5 +70,6 @@ def patchify() -> Exercise:
                                                       ("unpatchify_square_grid", "unpatchify_no_transpose"))},
                     library=(), library_why="cutting patches is this exercise (numpy or torch reshapes only)",
                     cases=cases, advice=ADVICE,
-                    rules=(Rule("torch", ("unfold", "fold", "Unfold", "Fold"), "cutting patches is this exercise; "
-                                "use reshapes"),))
+                    rules=(Rule("torch", ("unfold", "fold", "Unfold", "Fold", "conv2d", "Conv2d", "convolution"),
+                                "cutting patches is this exercise (a convolution with one-hot kernels cuts them "
+                                "too); use reshapes"),))
