@@ -1,14 +1,9 @@
 """Exercise 1 (chapter 1): cut an image into patches, and put it back together.
 
 Allowed: numpy, torch.  Not allowed: the library's functions (``vit_lessons.patchify``, ``unpatchify``,
-<<<<<<< HEAD
-``conv_windows`` ...) and ``torch.nn.functional.unfold`` / ``fold``: cutting patches is this exercise.
-Each result has the dtype of the input: a float64 image gives float64 patches.
-=======
 ``conv_windows`` ...), ``torch.nn.functional.unfold`` / ``fold`` and torch's convolutions (one-hot kernels
 cut patches too): cutting patches is this exercise.
-Compute in the dtype of the input: a float64 image gives float64 patches.
->>>>>>> forbid
+Each result has the dtype of the input: a float64 image gives float64 patches.
 """
 
 import numpy as np  # noqa: F401
