@@ -334,3 +334,43 @@ def test_the_case_level_mistakes_listed_for_an_exercise_are_those_its_tests_allo
     assert "no_value_error" not in rollout and "wrong_error" not in rollout
     assert {"no_value_error", "wrong_error", "float32_result"} <= {m for m, _ in case_mistakes("vit_forward")}
     assert all(hint for _, hint in case_mistakes("block_backward"))
+
+
+def _off(value):
+    """``value`` (an array, or a tuple or dict of them) moved off its expected entries."""
+    if isinstance(value, tuple):
+        return tuple(_off(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _off(v) for k, v in value.items()}
+    return (value * 1.01 + 0.3).astype(value.dtype)
+
+
+def _entries(value) -> list[float]:
+    """The first entries of every array in ``value`` (an array, or a tuple or dict of them)."""
+    if isinstance(value, tuple | dict):
+        return [v for item in (value.values() if isinstance(value, dict) else value) for v in _entries(item)]
+    return [float(v) for v in np.ravel(value)[:50]]
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_the_hidden_tests_feedback_shows_no_number_made_from_the_expected_values(name):
+    """A largest difference or an expected entry in the feedback of a hidden test would let repeated submissions
+    home in on the hidden answers; the hidden tests' messages and hint say how many entries are off, and the
+    public tests (the self-check) show the numbers."""
+    for kind, cases_of in (("hidden", hidden.cases), ("public", public_cases)):
+        answers = answers_for(EXERCISES[name], kind, cases_of)
+        expected = answers.expected()
+        wrong = {i: _off(e) for i, e in enumerate(expected) if e is not None}
+        results = [judge(answers.exercise, c, _outcome(wrong.get(i, expected[i])), expected[i], answers, i)
+                   for i, c in enumerate(answers.cases) if i in wrong]
+        hint, _ = diagnose([c for i, c in enumerate(answers.cases) if i in wrong], results)
+        text = " ".join(r.message for r in results) + " " + hint
+        assert not any(r.passed for r in results)
+        if kind == "public":
+            assert "largest |difference|" in text and "expected " in text
+            continue
+        assert "largest" not in text and "got " not in text, text[:500]
+        assert "off by more than the tolerance" in text
+        entries = [v for e in expected if e is not None for v in _entries(e)]
+        shown = [f"{v:.4g}" for v in entries]  # entries of four significant digits, not round numbers
+        assert not [v for v in shown if len(v.lstrip("-0.").replace(".", "")) == 4 and v in text], text[:500]

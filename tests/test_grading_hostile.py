@@ -25,7 +25,7 @@ CASES = {
     # bubblewrap's view (where the repository lies, e.g. under /tmp, decides which)
     "read_outside": (0, ("not allowed while grading", "Permission denied", "No such file or directory")),
     "start_process": (0, "not allowed while grading: starting a program"),
-    "monkeypatch_numpy": (0, "largest |difference|"),
+    "monkeypatch_numpy": (0, "off by more than the tolerance"),
     "garbage": (0, "expected a numpy array"),
     "mutate_input": (0, "changed its input(s) image"),
     "junk_output": (10, f"all {len(hidden.cases('vit_forward'))} tests passed"),

@@ -72,25 +72,31 @@ def share(k: int, n: int) -> str:
     return f"{100 * k / n:.5g}%"
 
 
-def _largest(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> tuple[str, bool]:
-    """(the largest difference, where, both values and how many entries are off; whether any is off)."""
+def _largest(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float,
+             reveal: bool = True) -> tuple[str, bool]:
+    """(the largest difference, where, both values and how many entries are off; whether any is off).
+    Without ``reveal`` (a hidden test) only how many entries are off: no number made from the expected values,
+    which repeated submissions could otherwise home in on."""
     g64, e64 = got.astype(np.float64), expected.astype(np.float64)
     diff = np.abs(g64 - e64)
     off = diff > atol + rtol * np.abs(e64)
     if not off.any():
         return "", False
+    count = f"{int(off.sum())} of {off.size} entries ({share(int(off.sum()), off.size)})"
+    if not reveal:
+        return f"{count} off by more than the tolerance (the public test of this kind shows the numbers)", True
     idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
     shown_got, shown_expected = pair(float(g64[idx]), float(e64[idx]))
     return (f"largest |difference| {diff[idx]:.3g} at index {tuple(int(i) for i in idx)} (got {shown_got}, "
-            f"expected {shown_expected}); {int(off.sum())} of {off.size} entries ({share(int(off.sum()), off.size)}) "
-            f"off by more than {atol:g} + {rtol:g}*|expected|"), True
+            f"expected {shown_expected}); {count} off by more than {atol:g} + {rtol:g}*|expected|"), True
 
 
 #: the case-level mistake of a result of the first dtype where the second was expected
 DTYPE_MISTAKES = {("float32", "float64"): "float32_result", ("float64", "float32"): "float64_result"}
 
 
-def _wrong_dtype(got: np.ndarray, expected: np.ndarray, where: str, given: str | None) -> tuple[bool, str, str]:
+def _wrong_dtype(got: np.ndarray, expected: np.ndarray, where: str, given: str | None,
+                 reveal: bool = True) -> tuple[bool, str, str]:
     """A float result of another dtype than the expected one: it fails, saying whether its values are right
     at the less precise of the two dtypes."""
     problem = DTYPE_MISTAKES.get((got.dtype.name, expected.dtype.name), "wrong_dtype") if given == \
@@ -98,7 +104,7 @@ def _wrong_dtype(got: np.ndarray, expected: np.ndarray, where: str, given: str |
     what = f"{where}: {got.dtype} result" + (f" for a {given} input" if given else f" where {expected.dtype} is due")
     due = f"return {expected.dtype}" + (", the input's dtype" if given == expected.dtype.name else "")
     coarse = got if got.itemsize < expected.itemsize else expected
-    text, off = _largest(got, expected, *tolerance(coarse))
+    text, off = _largest(got, expected, *tolerance(coarse), reveal=reveal)
     if off:
         return False, f"{what}, and wrong even at {coarse.dtype} precision: {text}", problem
     return False, f"{what}: {due} (the values are right at {coarse.dtype} precision)", problem
@@ -116,8 +122,8 @@ def _precision(got: np.ndarray, expected: np.ndarray) -> str | None:
     return "float32_precision"
 
 
-def _compare_array(got: np.ndarray, expected: np.ndarray, where: str,
-                   given: str | None = None) -> tuple[bool, str, str | None]:
+def _compare_array(got: np.ndarray, expected: np.ndarray, where: str, given: str | None = None,
+                   reveal: bool = True) -> tuple[bool, str, str | None]:
     if got.shape != expected.shape:
         return False, f"{where} has shape {got.shape}: expected {expected.shape}", None
     if got.dtype.kind != "f":
@@ -127,17 +133,19 @@ def _compare_array(got: np.ndarray, expected: np.ndarray, where: str,
         bad = int(np.sum(~np.isfinite(got)))
         return False, f"{where} has {bad} NaN or infinite entries of {got.size}", None
     if got.dtype != expected.dtype:
-        return _wrong_dtype(got, expected, where, given)
-    text, off = _largest(got, expected, *tolerance(expected))
+        return _wrong_dtype(got, expected, where, given, reveal)
+    text, off = _largest(got, expected, *tolerance(expected), reveal=reveal)
     if not off:
         return True, "ok", None
     problem = _precision(got, expected) if expected.dtype == np.float64 else None
     return False, f"{where}: {text}", problem
 
 
-def compare(got, expected, where: str = "the output", given: str | None = None) -> tuple[bool, str, str | None]:
+def compare(got, expected, where: str = "the output", given: str | None = None,
+            reveal: bool = True) -> tuple[bool, str, str | None]:
     """(passed, message, case-level mistake or None) for ``got`` against ``expected`` (arrays, tuples,
-    dicts of arrays); ``given``: the dtype of the case's input (e.g. "float32"), named when it is due."""
+    dicts of arrays); ``given``: the dtype of the case's input (e.g. "float32"), named when it is due;
+    ``reveal``: whether the message may show values of ``expected`` (the public tests; see :func:`_largest`)."""
     if isinstance(got, Unreadable):
         return False, f"{where}: {got.why}", None
     if got is None:
@@ -147,7 +155,7 @@ def compare(got, expected, where: str = "the output", given: str | None = None) 
             return False, f"{where} is {_kind(got)}: expected a tuple of {len(expected)} items", None
         if len(got) != len(expected):
             return False, f"{where} has {len(got)} items: expected {len(expected)}", None
-        return _combine([compare(g, e, f"{where}[{i}]", given)
+        return _combine([compare(g, e, f"{where}[{i}]", given, reveal)
                          for i, (g, e) in enumerate(zip(got, expected, strict=True))])
     if isinstance(expected, dict):
         if not isinstance(got, dict):
@@ -155,11 +163,11 @@ def compare(got, expected, where: str = "the output", given: str | None = None) 
         missing = sorted(set(expected) - set(got))
         if missing:
             return False, f"{where} misses the keys {missing[:5]}", None
-        return _combine([compare(got[k], e, f"{where}[{k!r}]", given) for k, e in expected.items()])
+        return _combine([compare(got[k], e, f"{where}[{k!r}]", given, reveal) for k, e in expected.items()])
     if not isinstance(got, np.ndarray):
         problem = "not_an_array" if isinstance(got, (list, tuple, Scalar)) else None
         return False, f"{where} is {_kind(got)}: expected a numpy array or a torch tensor", problem
-    return _compare_array(got, expected, where, given)
+    return _compare_array(got, expected, where, given, reveal)
 
 
 def _combine(results: list[tuple[bool, str, str | None]]) -> tuple[bool, str, str | None]:

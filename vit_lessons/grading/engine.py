@@ -73,10 +73,11 @@ class Raised:
 
 class Answers:
     """The oracle's outputs for one exercise's cases: the expected ones, and what each known mistake of the
-    case's function returns, computed once (on first use) and shared by every submission graded."""
+    case's function returns, computed once (on first use) and shared by every submission graded.  ``reveal``:
+    whether the feedback may show expected values (the public cases do; the hidden ones never)."""
 
-    def __init__(self, exercise: Exercise, cases: list[Case]):
-        self.exercise, self.cases = exercise, cases
+    def __init__(self, exercise: Exercise, cases: list[Case], reveal: bool = False):
+        self.exercise, self.cases, self.reveal = exercise, cases, reveal
         self._lock = threading.Lock()
         self._expected: list | None = None
         self._variants: dict[int, dict[str, list]] = {}
@@ -118,7 +119,7 @@ def answers_for(exercise: Exercise, kind: str, cases_of) -> Answers:
     with _CACHE_LOCK:
         key = (exercise.name, kind)
         if key not in _CACHE:
-            _CACHE[key] = Answers(exercise, cases_of(exercise.name))
+            _CACHE[key] = Answers(exercise, cases_of(exercise.name), reveal=kind == "public")
         return _CACHE[key]
 
 
@@ -241,7 +242,7 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
     if sent:  # a dtype the learner's process had to convert is never the one due (the docstrings' dtype contract)
         return CaseResult(case.label, False, f"{sent}: another dtype than the one due fails the test",
                           frozenset({"wrong_dtype"}), frozenset({"wrong_dtype"}))
-    ok, message, problem = compare(outcome.value, expected, given=_input_dtype(case))
+    ok, message, problem = compare(outcome.value, expected, given=_input_dtype(case), reveal=answers.reveal)
     if ok:
         return CaseResult(case.label, True, "correct")
     found = _explain_value(answers, i, outcome.value, expected)
