@@ -390,6 +390,29 @@ def pid_namespace(pid: int | str) -> str | None:
         return None
 
 
+def descendants(pid: int) -> list[int] | None:
+    """The processes ``pid`` started and those they started (from /proc's lists of children); None when the
+    kernel keeps no such list."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except FileNotFoundError:
+                return None
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
 def processes(*, uid: int | None = None, namespace: str | None = None) -> list[int]:
     """Live (not zombie) processes of ``uid`` (real, effective or saved) or in the PID ``namespace``."""
     found = []

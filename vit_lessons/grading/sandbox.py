@@ -339,7 +339,10 @@ def _enter(proc, group: cgroups.JobGroup | None, sandbox_pid: int | None, namesp
         if group is not None:
             if sandbox_pid:  # first: what it starts from now on is in the group
                 group.add(sandbox_pid)
-            for pid in [*(isolation.processes(namespace=namespace) if namespace else []), proc.pid]:
+            started = isolation.descendants(sandbox_pid) if sandbox_pid else []
+            if started is None:
+                started = isolation.processes(namespace=namespace) if namespace else []
+            for pid in [*started, proc.pid]:
                 try:
                     group.add(pid)
                 except ProcessLookupError:
@@ -382,7 +385,8 @@ class _Watch:
             return None
         uid = self.user.uid if self.user is not None else None
         use = leftovers.usage(self.folders, self.owned_in, uid, MAX_ENTRIES, MAX_DEPTH)
-        self.next_disk = time.monotonic() + max(0.05, 4 * (time.monotonic() - now))  # a walk costs a fifth at most
+        # a walk costs a fifth of the grader's time at most, and the learner writes for 0.25 s at most unseen
+        self.next_disk = time.monotonic() + min(0.25, max(0.05, 4 * (time.monotonic() - now)))
         if use.deep:
             return f"your code made folders more than {MAX_DEPTH} deep"
         if use.entries > MAX_ENTRIES:
@@ -390,6 +394,9 @@ class _Watch:
         if use.bytes > WRITE_BYTES:
             return f"your code wrote more than {WRITE_BYTES >> 20} MB of files"
         return None
+
+
+RESULTS_MESSAGE = f"your code sent back more than {MAX_RESULT_BYTES >> 20} MB of results"
 
 
 def _memory_message(memory_mb: int) -> str:
@@ -401,6 +408,8 @@ def _finish_run(run: dict, box: Sandbox, user: SandboxUser | None, why: str | No
     removed, and what it left on the machine removed (moved aside at once, deleted in the background)."""
     for drain in (run["results"], run["printed"]):
         drain.join(timeout=2.0)
+    if why is None and run["results"].overflow:  # sent, then ended before the watch saw it
+        why = RESULTS_MESSAGE
     group = run["group"]
     if group is not None:
         if why is None and group.oom_kills():
@@ -462,15 +471,17 @@ def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: floa
                 timed_out = True
                 break
             if run["results"].overflow:
-                why = f"your code sent back more than {MAX_RESULT_BYTES >> 20} MB of results"
+                why = RESULTS_MESSAGE
                 break
             why = watch.memory_problem() or watch.disk_problem()
             if why:
                 break
             time.sleep(0.05)
     finally:
-        left = isolation.stop_all(proc, user=user, namespace=run["namespace"], sandbox_pid=run["sandbox_pid"],
-                                  group=group)
+        # inside bubblewrap without the user layer the namespace and the group reach every process: no need
+        # to look for those of its id of no one
+        left = isolation.stop_all(proc, user=user if box.layers.user else None, namespace=run["namespace"],
+                                  sandbox_pid=run["sandbox_pid"], group=group)
         isolation.track(proc.pid, False)
         why = _finish_run(run, box, user, why, memory_mb)
     if left:
