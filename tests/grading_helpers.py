@@ -78,11 +78,13 @@ def layer_params():
 
 
 def attack_folder(tmp_path: Path, name: str, **placeholders) -> Path:
-    """A copy of ``attacks/name`` (and the helpers shared by all attack folders) with its ``__KEY__``
+    """A copy of ``attacks/name`` (and the helpers shared by all attack folders, and by its parent folder's
+    attacks: ``attacks/collusion/channels.py`` for ``collusion/a_writer``) with its ``__KEY__``
     placeholders filled in."""
     folder = tmp_path / name
-    folder.mkdir()
-    for path in sorted([*ATTACKS.glob("*.py"), *(ATTACKS / name).glob("*.py")]):  # shared helpers, then its own
+    folder.mkdir(parents=True)
+    shared = [*ATTACKS.glob("*.py"), *((ATTACKS / name).parent.glob("*.py") if "/" in name else [])]
+    for path in sorted([*shared, *(ATTACKS / name).glob("*.py")]):  # shared helpers, then its own
         text = path.read_text()
         for key, value in placeholders.items():
             text = text.replace(f"__{key}__", str(value))
@@ -104,13 +106,82 @@ def run_grader(folder: Path, results: Path, *args: str, timeout: float = 600):
     return proc, data, int(rss.read_text()) / 1024 if rss.exists() else None
 
 
-def processes_with(marker: str) -> list[str]:
-    """Live processes that a grader's learner code may have left: those of the sandbox users, those running
-    the staged child script, those whose command line mentions ``marker``."""
+def run_class_grader(folder: Path, out: Path, *args: str, env: dict | None = None, timeout: float = 900):
+    """``python -m vit_lessons.grade --class folder --out out`` in a separate process; returns (completed
+    process, {student: results.json as parsed})."""
+    import json
     import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--class", str(folder), "--out", str(out),
+                           "--no-progress", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    results = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/results.json")}
+    return proc, results
+
+
+def learner_uid(uid: int) -> bool:
+    """Whether ``uid`` is one a learner's process may run as: a sandbox user, or an id of no one."""
     import pwd
 
-    uids = {str(u.pw_uid) for u in pwd.getpwall() if u.pw_name.startswith("vitgrader")}
+    from vit_lessons.grading.isolation import ANONYMOUS_BASE
+
+    if uid >= ANONYMOUS_BASE:
+        return True
+    try:
+        return pwd.getpwuid(uid).pw_name.startswith("vitgrader")
+    except KeyError:
+        return False
+
+
+def _descends_from(pid: str, text: bytes) -> bool:
+    """Whether a live ancestor of ``pid`` has ``text`` in its command line."""
+    seen = set()
+    while pid not in ("0", "1") and pid not in seen:
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                pid = next(line.split()[1] for line in f if line.startswith("PPid:"))
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text in f.read():
+                    return True
+        except (OSError, StopIteration):
+            return False
+    return False
+
+
+def learner_memory(grader_text: str) -> int:
+    """Bytes of anonymous and shared memory that learners' processes (of a sandbox user or an id of no one)
+    started by the grader whose command line has ``grader_text`` hold now."""
+    import os
+
+    total = 0
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            if not learner_uid(int(status["Uid"].split()[0])) or not _descends_from(pid, grader_text.encode()):
+                continue
+            total += sum(int(status.get(k, "0 kB").split()[0]) << 10 for k in ("RssAnon", "RssShmem"))
+        except (OSError, KeyError, ValueError):
+            continue
+    return total
+
+
+def _graded_by_another(pid: str) -> bool:
+    """Whether ``pid`` descends from a live grader or test run (another test's or another checkout's, on this
+    machine now): what a finished grader left is an orphan, no grader's descendant."""
+    return _descends_from(pid, b"vit_lessons") or _descends_from(pid, b"pytest")
+
+
+def processes_with(marker: str) -> list[str]:
+    """Live processes that a grader's learner code may have left: those whose command line mentions
+    ``marker``, and, unless a live grader (of another test, on this shared machine) is their ancestor,
+    those of the sandbox users and ids of no one and those running the staged child script."""
+    import os
+    import time
+
     found = []
     for pid in (p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()):
         try:
@@ -123,9 +194,14 @@ def processes_with(marker: str) -> list[str]:
         if "\nState:\tZ" in status:
             continue
         ids = next((line.split()[1:4] for line in status.splitlines() if line.startswith("Uid:")), [])
-        if uids & set(ids) or marker in cmdline or "/job/child/_child.py" in cmdline:
-            found.append(f"{pid}: {cmdline[:200]}")
-    return found
+        learner = any(learner_uid(int(i)) for i in ids) or "/job/child/_child.py" in cmdline
+        if marker in cmdline or (learner and not _graded_by_another(pid)):
+            found.append((pid, f"{pid}: {cmdline[:200]}"))
+    if found:  # what another run started and ended in the meantime is no leftover
+        time.sleep(0.5)
+        found = [(pid, text) for pid, text in found if os.path.exists(f"/proc/{pid}") and
+                 (marker in text or not _graded_by_another(pid))]
+    return [text for _, text in found]
 
 
 def secret_texts() -> list[str]:

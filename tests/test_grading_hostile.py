@@ -94,3 +94,29 @@ def test_a_slow_import_is_told_apart_from_slow_earlier_tests(tmp_path):
     assert result.score == 0 and result.cases
     assert all("before the first test started" in c.message for c in result.cases), result.cases[0].message
     assert not any("earlier cases" in c.message for c in result.cases)
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"LANG": "C", "LC_ALL": "C"}],
+                         ids=["PYTHONIOENCODING=ascii", "LANG=C"])
+def test_text_the_terminal_cannot_encode_never_stops_the_grader(tmp_path, env):
+    """A learner's non-ASCII text (an error message, what it prints, an error on import) on a terminal that
+    takes ASCII only: results.json is written first, and the table is printed with escapes, for a single
+    submission and for a class."""
+    import os
+
+    from .grading_helpers import attack_folder, run_class_grader
+
+    folder = attack_folder(tmp_path / "class", "nonascii")
+    results = tmp_path / "results.json"
+    only = ["--only", "pooling", "--only", "patchify", "--only", "patch_embedding"]
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", "--submission", str(folder), "--results",
+                           str(results), *only], cwd=REPO, capture_output=True, timeout=300,
+                          env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(results.read_text())
+    assert_gradescope_schema(data)
+    assert "Größe falsch – ✗" in data["output"] and "Modul fehlt: «numpy» ✗" in data["output"], data["output"]
+    assert b"Gr\\xf6\\xdfe falsch" in proc.stdout or "Größe falsch".encode() in proc.stdout, proc.stdout[-2000:]
+    proc, students = run_class_grader(tmp_path / "class", tmp_path / "out", *only, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Größe falsch – ✗" in students["nonascii"]["output"]

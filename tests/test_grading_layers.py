@@ -13,7 +13,7 @@ from vit_lessons.grade import grade, secrets
 from vit_lessons.grading import isolation
 from vit_lessons.grading.sandbox import Sandbox
 
-from .grading_helpers import REPO, assert_gradescope_schema
+from .grading_helpers import REPO, assert_gradescope_schema, layer_params
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the grader refuses only when it runs as root")
 
@@ -195,3 +195,129 @@ def test_the_library_functions_an_exercise_allows_work_in_its_sandbox(tmp_path):
     results = grade(folder, only=list(ALLOWED_CALLS))
     for r in results:
         assert r.passed, (r.exercise.name, r.verdict, r.hint)
+
+
+# ---- what each layer says, and what holds without one ----------------------------------------------------------
+@needs_root
+def test_a_missing_layer_is_said_and_recorded_in_results_json(monkeypatch, tmp_path, capsys):
+    """``auto`` without bubblewrap: why is printed, and recorded in results.json's output."""
+    from vit_lessons.grade import main
+
+    monkeypatch.setattr(isolation, "BWRAP", "/nonexistent/bwrap")
+    isolation.bwrap_problem.cache_clear()
+    try:
+        code = main(["--submission", str(REPO / "solutions"), "--only", "pooling", "--results",
+                     str(tmp_path / "results.json"), "--sandbox", "auto"])
+    finally:
+        isolation.bwrap_problem.cache_clear()
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert code == 0
+    for text in (out, data["output"]):
+        assert "bubblewrap: not in force: bubblewrap is not installed" in text, text[:1000]
+
+
+@needs_root
+def test_inside_bubblewrap_without_sandbox_users_the_learner_is_no_one(monkeypatch, tmp_path):
+    """``auto`` when no sandbox user can be had: bubblewrap alone, and the learner's process takes ids of no
+    one (not root), with no capability, and says why the user layer is missing."""
+    from vit_lessons.grading.isolation import ANONYMOUS_BASE
+
+    from .grading_helpers import attack_folder
+    from .test_grading_sandbox import probe_of
+
+    def no_users(count, claim=False):
+        raise isolation.SandboxUnavailable("useradd is not available here")
+
+    monkeypatch.setattr(isolation, "sandbox_users", no_users)
+    box = Sandbox.create("auto", slots=1, secrets=secrets(REPO / "solutions"))
+    try:
+        assert box.layers.bwrap and not box.layers.user
+        assert "unprivileged user: not in force: useradd is not available here" in box.layers.describe()
+        assert [u.uid for u in box.users] == [u.gid for u in box.users] and box.users[0].uid >= ANONYMOUS_BASE
+        folder = attack_folder(tmp_path, "privileges", MARKER_FILE=tmp_path / "marker", REPO=REPO,
+                               SOLUTIONS=REPO / "solutions")
+        [result] = grade(folder, only=["pooling"], sandbox=box, timeout=60)
+    finally:
+        box.close()
+    probe = probe_of({"output": result.hint})
+    assert probe["CapEff"] == probe["CapPrm"] == probe["CapAmb"] == "0000000000000000", probe
+    assert probe["uid"] >= ANONYMOUS_BASE and probe["handle"] == probe["mount"] == probe["userns"] == "EPERM", probe
+
+
+@pytest.mark.parametrize("layers", layer_params())
+def test_without_control_groups_the_memory_is_added_up(tmp_path, layers):
+    """Where the grader cannot make control groups (Gradescope's containers), the memory of all the learner's
+    processes is added up instead, and the forked processes of attacks/memory are stopped all the same."""
+    import dataclasses
+
+    from .grading_helpers import attack_folder
+
+    folder = attack_folder(tmp_path, "memory", CHUNK_MB=300)
+    box = Sandbox.create(layers, slots=1, secrets=secrets(REPO / "solutions"))
+    box.layers = dataclasses.replace(box.layers, cgroup=False)
+    try:
+        results = grade(folder, only=["patchify", "pooling"], sandbox=box, timeout=30, memory_mb=1024, jobs=1)
+    finally:
+        box.close()
+    for r in results:
+        assert r.score == 0 and "more than 1024 MB of memory (the memory limit)" in r.verdict, (r.verdict, r.hint)
+
+
+SYSV = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.shmget(0, 1 << 20, 0o1666) >= 0 and libc.semget(0, 1, 0o1666) >= 0 and libc.msgget(0, 0o1666) >= 0
+for folder in ("/tmp", "/dev/shm", "/var/tmp"):
+    os.makedirs(f"{folder}/vit-left-{os.getuid()}/a/b", exist_ok=True)
+    open(f"{folder}/vit-left-{os.getuid()}.txt", "w").write("x")
+"""
+
+
+@needs_root
+def test_what_a_sandbox_user_leaves_on_the_machine_is_removed():
+    """System V shared memory, semaphores and message queues, files and folders in the shared folders: all
+    of a sandbox user's is removed (what a learner's process could leave where no seccomp filter stops it)."""
+    from vit_lessons.grading import leftovers
+
+    [user] = isolation.sandbox_users(1)
+    subprocess.run([sys.executable, "-I", "-c", SYSV], user=user.uid, group=user.gid, extra_groups=[], check=True,
+                   cwd="/", timeout=60)
+
+    def left():
+        ipc = [kind for kind in ("shm", "sem", "msg")
+               if f" {user.uid} " in "".join(open(f"/proc/sysvipc/{kind}").read().splitlines(True)[1:])]
+        return ipc + [e.path for f in ("/tmp", "/dev/shm", "/var/tmp") for e in os.scandir(f)
+                      if e.stat(follow_symlinks=False).st_uid == user.uid]
+
+    assert len(left()) == 9, left()
+    folders, complete = leftovers.writable_dirs({user.gid})
+    assert complete and {"/tmp", "/dev/shm", "/var/tmp"} <= set(folders), folders
+    trash = leftovers.Trash(["/tmp"])
+    leftovers.clean_user(user.uid, folders, trash)
+    trash.close()
+    assert not left(), left()
+
+
+def test_a_tree_of_any_depth_is_measured_and_deleted_without_recursion(tmp_path):
+    """Folders nested far deeper than Python's recursion (and than PATH_MAX): measured up to a depth, and
+    deleted, as are wide ones."""
+    from vit_lessons.grading import leftovers
+
+    top = tmp_path / "tree"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d" * 50, dir_fd=fd)
+        child = os.open("d" * 50, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    for i in range(500):
+        (top / f"f{i}").write_text("x")
+    use = leftovers.usage([str(top)], [], None, limit=10_000, depth=64)
+    assert use.deep and use.entries <= 600, use
+    use = leftovers.usage([str(top)], [], None, limit=100, depth=10_000)
+    assert use.entries == 101 and not use.deep, use
+    leftovers.by_path(leftovers.remove, top)
+    assert not top.exists()

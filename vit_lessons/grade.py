@@ -75,7 +75,16 @@ def _grade_class(args) -> int:
     return 0
 
 
+def safe_output() -> None:
+    """Whatever the terminal's encoding (``LANG=C``, ``PYTHONIOENCODING=ascii``), printing a learner's text
+    never fails: what it cannot encode is printed as escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    safe_output()
     args = _parser().parse_args(argv)
     if args.klass is not None:
         return _grade_class(args)
@@ -106,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if box is not None:
             box.close()
-    print(table(results))
     seconds = time.monotonic() - start
-    print(f"graded in {seconds:.1f} s")
-    if args.results:
+    if args.results:  # first: whatever happens to the printing, results.json is there
         write_atomic(args.results, results_document(results, seconds, box.layers))
+    print(table(results))
+    print(f"graded in {seconds:.1f} s")
     return 0
 
 

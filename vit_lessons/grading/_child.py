@@ -1,13 +1,16 @@
 """The learner's side of the sandbox: run one exercise's cases and report what they returned.
 
-Started by :mod:`vit_lessons.grading.sandbox` as ``python -I -S _child.py JOB_DIR WORK_DIR FD [UID GID]``
+Started by :mod:`vit_lessons.grading.sandbox` as ``python -I -S _child.py JOB_DIR WORK_DIR FD GO [UID GID]``
 (inside bubblewrap and/or as a sandbox user, see :mod:`vit_lessons.grading.isolation`).  This file and
 ``protocol.py`` / ``forbidden.py`` / ``deny_torch.py`` are copied into the job folder; it imports nothing
 else of the grader, and imports those three as the private package ``_vit_grader_child`` (never under
 their own names, so that a learner's ``protocol.py`` neither shadows them nor is shadowed by them).  In
 order, before any of the learner's code runs:
 
-1. drop to UID/GID when given (inside bubblewrap, started as root with only the setuid capabilities);
+0. wait for the grader's word on GO (it puts this process in the exercise's control group first);
+1. drop to UID/GID when given (inside bubblewrap, started as root with only the setuid capabilities), and
+   check that no capability is left; a seccomp filter (:func:`seccomp_program`) refuses new user
+   namespaces, memfd, System V IPC and POSIX message queues to this process and all it starts;
 2. limits: address space, CPU time, file size, open files, processes (per user: only with a sandbox
    user), no core files;
 3. the forbidden-call reading of the copied submission (``forbidden.scan``): refused code is never
@@ -223,7 +226,8 @@ def unload(blocked):
 
 
 def drop_privileges(uid, gid):
-    """Become the sandbox user for good (real, effective and saved ids; no supplementary groups)."""
+    """Become the sandbox user for good (real, effective and saved ids; no supplementary groups), with no
+    capability left (checked)."""
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
@@ -232,8 +236,71 @@ def drop_privileges(uid, gid):
     try:
         os.setuid(0)
     except PermissionError:
-        return
-    raise SystemExit("the sandbox user could take root back")
+        pass
+    else:
+        raise SystemExit("the sandbox user could take root back")
+    import ctypes
+
+    header, sets = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()  # capset v3: all sets empty
+    ctypes.CDLL(None, use_errno=True).capset(header, sets)  # the inheritable set bubblewrap left
+    with open("/proc/self/status") as f:
+        caps = {k: v.strip() for k, v in (line.split(":", 1) for line in f if line.startswith("Cap"))}
+    if any(int(caps.get(k, "1"), 16) for k in ("CapEff", "CapPrm", "CapInh", "CapAmb")):
+        raise SystemExit(f"the learner's process kept capabilities: {caps}")
+
+
+#: seccomp: architecture (platform.machine()) -> (AUDIT_ARCH, {syscall: number}); see deny_syscalls
+SYSCALLS = {
+    "x86_64": (0xC000003E, {"clone": 56, "unshare": 272, "clone3": 435, "setns": 308, "memfd_create": 319,
+                            "shmget": 29, "semget": 64, "msgget": 68, "mq_open": 240, "open_by_handle_at": 304}),
+    "aarch64": (0xC00000B7, {"clone": 220, "unshare": 97, "clone3": 435, "setns": 268, "memfd_create": 279,
+                             "shmget": 194, "semget": 190, "msgget": 186, "mq_open": 180, "open_by_handle_at": 265}),
+}
+CLONE_NEWUSER = 0x10000000
+
+
+def seccomp_program(arch, numbers):
+    """A classic BPF program: other architectures' and x32 calls refused; clone3 ENOSYS (the C library
+    falls back to clone, whose flags can be read); clone and unshare with CLONE_NEWUSER, setns, memfd,
+    System V IPC, POSIX message queues and open_by_handle_at refused with EPERM; everything else allowed."""
+    import struct
+
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm), (ld, 0, 0, 0)]
+    if arch == SYSCALLS["x86_64"][0]:
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]
+    prog += [(jeq, 0, 1, numbers["clone3"]), (ret, 0, 0, enosys)]
+    for name in ("setns", "memfd_create", "shmget", "semget", "msgget", "mq_open", "open_by_handle_at"):
+        prog += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, eperm)]
+    for name in ("clone", "unshare"):  # flags are the first argument of both (its low 32 bits at offset 16)
+        prog += [(jeq, 0, 4, numbers[name]), (ld, 0, 0, 16), (jset, 0, 1, CLONE_NEWUSER), (ret, 0, 0, eperm),
+                 (ret, 0, 0, allow)]
+    prog.append((ret, 0, 0, allow))
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog), len(prog)
+
+
+def deny_syscalls():
+    """Install :func:`seccomp_program` (with no-new-privileges) for this process and all it starts, then
+    check that a user namespace cannot be made; False on an architecture it does not know."""
+    import ctypes
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.machine() not in SYSCALLS:
+        return False
+    code, length = seccomp_program(*SYSCALLS[platform.machine()])
+    buffer = ctypes.create_string_buffer(code)
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    program = Program(length, ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # NO_NEW_PRIVS,
+        raise SystemExit(f"the seccomp filter could not be installed (errno {ctypes.get_errno()})")  # SECCOMP
+    if libc.unshare(CLONE_NEWUSER) == 0:
+        raise SystemExit("a user namespace could still be made")
+    return True
 
 
 def set_limits(job):
@@ -335,9 +402,13 @@ def run_case(module, case, arrays, submission_dir, sent):
     return record, out_arrays
 
 
-def main(job_dir, work_dir, fd, uid=None, gid=None):
+def main(job_dir, work_dir, fd, go, uid=None, gid=None):
+    if os.read(go, 1) != b"1":  # the grader has put this process in its control group (or failed)
+        raise SystemExit("the grader did not start this job")
+    os.close(go)
     if uid is not None:
         drop_privileges(int(uid), int(gid))
+    deny_syscalls()
     with open(os.path.join(job_dir, "job.json")) as f:
         job = json.load(f)
     set_limits(job)
@@ -379,7 +450,7 @@ def main(job_dir, work_dir, fd, uid=None, gid=None):
 if __name__ == "__main__":
     status = 0
     try:
-        main(*sys.argv[1:3], int(sys.argv[3]), *sys.argv[4:6])
+        main(*sys.argv[1:3], int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:7])
     except BaseException:  # noqa: BLE001 - the child itself failed (before or between the learner's cases)
         traceback.print_exc()
         status = 3

@@ -1,7 +1,7 @@
 """The operating-system boundary around the learner's code: which layers are in force, and how a learner's
 process is started and, at the end of each exercise, stopped with everything it started.
 
-Two layers, each detected at run time (:func:`choose`), printed by the grader and recorded in results.json:
+The layers, each detected at run time (:func:`choose`), printed by the grader and recorded in results.json:
 
 - ``user``: when the grader runs as root, every learner process runs as a dedicated unprivileged user
   (``vitgrader0``, ``vitgrader1``, ...: one per exercise graded at the same time, created when missing,
@@ -10,16 +10,24 @@ Two layers, each detected at run time (:func:`choose`), printed by the grader an
   tests, the repository and its git objects) is made unreadable to those users and checked from their
   side before any learner code runs (inside bubblewrap it is not in their view at all, and nothing on the
   machine is changed).  At the end of each exercise every process of that user
-  is killed (``kill(-1)`` as that user, then a scan of /proc) and none may be left before results are read.
+  is killed (``kill(-1)`` as that user, then a scan of /proc) and none may be left before results are read;
+  then what the user left on the machine (its System V IPC objects, its files in every world-writable
+  folder) is removed (:mod:`.leftovers`), as it is before its first exercise.
   The user also bounds the number of processes (RLIMIT_NPROC counts per user).
 - ``bwrap``: bubblewrap puts the learner's process in new PID, network, IPC, UTS and mount namespaces
   (``--die-with-parent``, ``--new-session``), with a read-only view of only the Python installation, the
   staged library and the copied submission, and a size-capped tmpfs as the only writable place.  Secrets
   never exist in that view; killing the namespace's first process kills everything in it.
+- ``cgroup``: a control group per run of the learner's process (:mod:`.cgroups`) caps the memory and the
+  processes of everything it starts together; without one, a watch adds their memory up.
 
-With both, bubblewrap is started as root and the child drops to the sandbox user before reading anything
-(it keeps only the setuid/setgid capabilities until then; bubblewrap sets no-new-privileges).  Run as root
-with neither layer available, the grader refuses unless told ``--unsafe-no-sandbox``.
+Bubblewrap started as root makes no user namespace (as root it would map the learner to root outside);
+every capability is dropped but CAP_SETUID/CAP_SETGID, and the child takes unprivileged ids before
+reading anything: the sandbox user's, or without the user layer ids of no one (:func:`anonymous_ids`),
+after which it holds no capability at all (bubblewrap sets no-new-privileges; the child checks
+/proc/self/status).  In every layer the child then installs a seccomp filter that refuses new user
+namespaces, memfd and System V IPC and POSIX message queues.  Run as root with neither layer
+available, the grader refuses unless told ``--unsafe-no-sandbox``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import cgroups
 
 USER_PREFIX = "vitgrader"
 BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
@@ -71,10 +81,12 @@ class Layers:
     bwrap: bool = False
     notes: tuple[str, ...] = ()  # why a layer asked for is not in force
     changes: tuple[str, ...] = ()  # what was done to the machine to make the user layer hold
+    cgroup: bool = False  # a control group per exercise (memory and processes of all its processes)
 
     def describe(self, changes: bool = True) -> str:
         """What is in force and why not the rest (and, with ``changes``, the permissions tightened)."""
-        names = [n for n, on in (("unprivileged user", self.user), ("bubblewrap namespaces", self.bwrap)) if on]
+        names = [n for n, on in (("unprivileged user", self.user), ("bubblewrap namespaces", self.bwrap),
+                                 ("cgroup", self.cgroup)) if on]
         text = "Sandbox: " + (" + ".join(names) if names else "no operating-system boundary (in-process limits only)")
         return "\n".join([text, *(f"  {n}" for n in (*self.notes, *(self.changes if changes else ())))])
 
@@ -120,6 +132,39 @@ def sandbox_users(count: int, *, claim: bool = False) -> list[SandboxUser]:
             release(held)
         raise
     return users
+
+
+#: the unprivileged ids the learner's process takes inside bubblewrap when no sandbox user is in force (as
+#: root): unknown to the machine (no file, no process of theirs), one per exercise graded at the same time,
+#: each held by one grader at a time like the sandbox users
+ANONYMOUS_BASE = 2_000_000_000
+
+
+def anonymous_ids(count: int) -> list[SandboxUser]:
+    """``count`` ids ``ANONYMOUS_BASE + i`` (user and group), none of them a user or group of the machine,
+    each held (see :func:`sandbox_users`) until :func:`release`."""
+    import grp
+
+    found, i = [], 0
+    while len(found) < count and i < 10_000:
+        ident, name = ANONYMOUS_BASE + i, f"{USER_PREFIX}-anon{i}"
+        i += 1
+        try:
+            pwd.getpwuid(ident)
+            continue
+        except KeyError:
+            pass
+        try:
+            grp.getgrgid(ident)
+            continue
+        except KeyError:
+            pass
+        if _claim(name):
+            found.append(SandboxUser(name, ident, ident))
+    if len(found) < count:
+        release(found)
+        raise SandboxUnavailable("no free unprivileged id for the learner's process")
+    return found
 
 
 #: user name -> the open lock file by which this process holds it
@@ -214,8 +259,20 @@ def bwrap_problem() -> str | None:
 
 
 def namespace_options() -> list[str]:
+    """The namespaces; as root, every capability dropped but the two the child needs to take its
+    unprivileged ids (it then has none); not as root, a user namespace in which no other can be made."""
+    caps = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if is_root() else \
+        ["--unshare-user", "--disable-userns"] if _bwrap_knows("--disable-userns") else ["--unshare-user"]
     return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+            "--die-with-parent", "--new-session", "--hostname", "sandbox", *caps]
+
+
+@functools.lru_cache(maxsize=8)
+def _bwrap_knows(option: str) -> bool:
+    try:
+        return option in subprocess.run([BWRAP, "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _links() -> list[str]:
@@ -254,11 +311,11 @@ def bwrap_argv(job_dir: Path, python_roots: list[Path], masks: list[Path], work_
     argv += ["--ro-bind", str(job_dir), INSIDE_JOB, "--ro-bind", str(job_dir / "etc" / "passwd"), "/etc/passwd",
              "--ro-bind", str(job_dir / "etc" / "group"), "/etc/group", "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(work_bytes), "--tmpfs", INSIDE_WORK, "--chdir", INSIDE_WORK,
-             # the sandbox's own root and /dev are tmpfs too, writable by root: read-only, so that the capped
-             # tmpfs is the only writable place even when the learner's process keeps uid 0 (no user layer)
+             # the sandbox's own root and /dev are tmpfs too: read-only, so that the capped tmpfs is the only
+             # writable place
              "--remount-ro", "/", "--remount-ro", "/dev"]
-    if drop_to is not None:
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    if is_root() and drop_to is None:
+        raise SandboxUnavailable("as root, the learner's process inside bubblewrap needs unprivileged ids")
     return argv
 
 
@@ -317,6 +374,14 @@ def _status(pid: str) -> dict[str, str]:
         return {}
 
 
+def _live_status(status: dict[str, str]) -> bool:
+    return bool(status) and not status.get("State", "").strip().startswith(("Z", "X"))
+
+
+def _live(pid: int | str) -> bool:
+    return _live_status(_status(str(pid)))
+
+
 def pid_namespace(pid: int | str) -> str | None:
     """The PID namespace of ``pid`` ("pid:[4026531836]"), or None when it cannot be read."""
     try:
@@ -325,12 +390,35 @@ def pid_namespace(pid: int | str) -> str | None:
         return None
 
 
+def descendants(pid: int) -> list[int] | None:
+    """The processes ``pid`` started and those they started (from /proc's lists of children); None when the
+    kernel keeps no such list."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except FileNotFoundError:
+                return None
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
 def processes(*, uid: int | None = None, namespace: str | None = None) -> list[int]:
     """Live (not zombie) processes of ``uid`` (real, effective or saved) or in the PID ``namespace``."""
     found = []
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         status = _status(pid)
-        if not status or status.get("State", "").strip().startswith(("Z", "X")):
+        if not _live_status(status):
             continue
         ids = status.get("Uid", "").split()[:3]
         if (uid is not None and str(uid) in ids) or (namespace is not None and pid_namespace(pid) == namespace):
@@ -353,9 +441,16 @@ def reap_orphans() -> None:
                 pass
 
 
+def kill_user(user: SandboxUser) -> None:
+    """SIGKILL to every process of ``user`` (``kill -1`` as that user: nothing else is reached)."""
+    subprocess.run([KILL, "-KILL", "-1"], user=user.uid, group=user.gid, extra_groups=[], env={},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", timeout=30)
+
+
 def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str | None,
-             sandbox_pid: int | None, patience: float = 5.0) -> list[int]:
-    """Kill the learner's process and everything it started; returns the pids still alive (should be [])."""
+             sandbox_pid: int | None, group=None, patience: float = 5.0) -> list[int]:
+    """Kill the learner's process and everything it started (its user's processes, its PID namespace, its
+    control group ``group``); returns the pids still alive (should be [])."""
     for pid in filter(None, (sandbox_pid, proc.pid)):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -368,10 +463,10 @@ def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str
     deadline = time.monotonic() + patience
     while True:
         if user is not None:
-            subprocess.run([KILL, "-KILL", "-1"], user=user.uid, group=user.gid, extra_groups=[], env={},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", timeout=30)
+            kill_user(user)
         left = (processes(uid=user.uid) if user is not None else []) + \
-               (processes(namespace=namespace) if namespace is not None else [])
+               (processes(namespace=namespace) if namespace is not None else []) + \
+               [p for p in (group.pids() if group is not None else []) if _live(p)]
         if not left or time.monotonic() > deadline:
             break
         for pid in left:
@@ -427,7 +522,6 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
         user_ok = problem is None
         if problem:
             notes.append(f"unprivileged user: not in force: {problem}")
-    layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes), changes=tuple(changes))
     if not user_ok:
         release(users)
     if requested not in ("auto", "none") and (("user" in wanted and not user_ok) or ("bwrap" in wanted and
@@ -438,4 +532,12 @@ def choose(requested: str, *, unsafe: bool, slots: int, secrets: list[Path], pyt
         raise SandboxUnavailable("refusing to run learners' code as root without an operating-system boundary "
                                  f"({'; '.join(notes) or 'no layer asked for'}); install bubblewrap, or pass "
                                  "--unsafe-no-sandbox to grade anyway")
-    return layers, (users if user_ok else [])
+    cgroup_ok = (user_ok or bwrap_ok) and cgroups.problem() is None
+    if (user_ok or bwrap_ok) and not cgroup_ok:
+        notes.append(f"cgroup: not in force: {cgroups.problem()}; the memory of the learner's processes is added "
+                     f"up every 50 ms instead")
+    layers = Layers(user=user_ok, bwrap=bwrap_ok, notes=tuple(notes), changes=tuple(changes), cgroup=cgroup_ok)
+    if user_ok:
+        return layers, users
+    # as root inside bubblewrap without sandbox users: ids of no one, never root
+    return layers, (anonymous_ids(max(1, slots)) if bwrap_ok and is_root() else [])

@@ -2,15 +2,25 @@
 
 The grader's side of :mod:`vit_lessons.grading._child`.  A :class:`Sandbox` holds what one grading run
 shares (the layers in force, see :mod:`vit_lessons.grading.isolation`, the sandbox users, a private
-temporary folder); :func:`run_cases` runs one exercise's cases in it, one process at a time (restarted
-after a crash for the cases left), with:
+temporary folder whose copies of the library are root's alone, the trash, see
+:mod:`vit_lessons.grading.leftovers`); :func:`run_cases` runs one exercise's cases in it, one process at a
+time (restarted after a crash for the cases left), with:
 
 - a wall-clock budget for the whole exercise, then everything the learner started is killed (every
-  process of the sandbox user, or the whole PID namespace) and checked gone before anything is read;
-- limits in the child: address space (``memory_mb``), CPU time, file size, open files, processes;
-- a cap on the bytes written (the tmpfs size inside bubblewrap; otherwise a watch over the work folder
-  and the shared temporary folders), on what is printed (``MAX_PRINTED`` kept) and on the results
-  (``MAX_RESULT_BYTES``, read back with :func:`protocol.parse`, which trusts nothing);
+  process of the sandbox user, the whole PID namespace, the control group) and checked gone before
+  anything is read;
+- limits in the child: address space (``memory_mb``), CPU time, file size, open files, processes; and
+  for all its processes together: their memory (``memory_mb``; a control group, see
+  :mod:`vit_lessons.grading.cgroups`, or a watch) and their number;
+- a cap on what is written: bytes (the tmpfs size inside bubblewrap; otherwise a watch over the work
+  folder and what the sandbox user owns in the machine's shared writable folders), entries
+  (``MAX_ENTRIES`` files and folders) and depth (``MAX_DEPTH``), watched in every layer; on what is
+  printed (``MAX_PRINTED`` kept) and on the results (``MAX_RESULT_BYTES`` for the whole exercise,
+  however often its process is started again, read back with :func:`protocol.parse`, which trusts
+  nothing);
+- what the learner left (its work folder; without bubblewrap, the sandbox user's files in the shared
+  folders and its System V IPC objects) removed at once after each run (moved aside, deleted in the
+  background, see :class:`leftovers.Trash`), so an exercise ends on time whatever it wrote;
 - a cleared environment, ``python -I -S``, the job folder read-only, its own working directory.
 
 The expected outputs never enter the learner's process, which never learns where the results file is.
@@ -33,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import isolation, protocol
+from . import cgroups, isolation, leftovers, protocol
 from .isolation import Layers, SandboxUser
 from .staging import LIBRARY_DIR, compiled_library
 
@@ -43,7 +53,9 @@ MAX_RESULT_BYTES = 64 << 20
 MAX_PRINTED = 20_000
 WRITE_BYTES = 256 << 20  # everything the learner's processes may write, per exercise
 MAX_PROCESSES = 64  # processes and threads of the sandbox user at once
-SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+MAX_ENTRIES = 10_000  # files and folders the learner's processes may make, per exercise
+MAX_DEPTH = 64  # how deep their folders may be nested
+CACHE_MB = 1024  # the control group's memory limit above the exercise's: the page cache of what it reads
 SYSTEM_READ = ("/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
                "/sys/fs/cgroup", "/etc/localtime", "/etc/passwd", "/etc/group")
 
@@ -108,18 +120,29 @@ class Sandbox:
     _free: queue.Queue = field(default_factory=queue.Queue)
     _libraries: dict = field(default_factory=dict)
     _library_lock: threading.Lock = field(default_factory=threading.Lock)
+    trash: leftovers.Trash | None = None
+    _writable: list[str] = field(default_factory=list)  # the machine's shared writable folders
+    _scan: threading.Thread | None = None
+    _prepared: set = field(default_factory=set)
 
     def library(self, exercise: int | None = None, denied: dict[str, str] | None = None) -> Path:
         """The compiled copy of the library that the job folders link to: without the grader, and for
         ``exercise`` with its ``denied`` functions stubbed.  Made once per exercise and grading run, so
-        that every student's job loads it from bytecode."""
+        that every student's job loads it from bytecode.  Each copy's folder is root's alone: a learner
+        reaches only the links to its own exercise's copy in its job folder."""
         with self._library_lock:
             if None not in self._libraries:
-                self._libraries[None] = compiled_library(self.root / "library")
+                self._libraries[None] = compiled_library(self._private("library"))
             if exercise not in self._libraries:
-                self._libraries[exercise] = compiled_library(self.root / f"library{exercise:02d}", denied or {},
+                self._libraries[exercise] = compiled_library(self._private(f"library{exercise:02d}"), denied or {},
                                                              source=self._libraries[None])
             return self._libraries[exercise]
+
+    def _private(self, name: str) -> Path:
+        folder = self.root / name
+        folder.mkdir()
+        folder.chmod(0o700)
+        return folder
 
     @classmethod
     def create(cls, requested: str = "auto", *, unsafe: bool = False, slots: int = 1,
@@ -134,13 +157,39 @@ class Sandbox:
             raise
         if users and not layers.bwrap:  # the sandbox users may enter their own job folder (not list the others)
             root.chmod(0o711)
-        box = cls(layers, users, secrets, root)
+        box = cls(layers, users, secrets, root, trash=leftovers.Trash([str(root)]))
         for user in users or [None]:
             for _ in range(1 if users else slots):
                 box._free.put(user)
         if users:
             isolation.become_subreaper()
+        if users and not layers.bwrap:  # where they can write on the machine: found while the grader starts
+            box._scan = threading.Thread(target=box._find_writable, daemon=True)
+            box._scan.start()
         return box
+
+    def _find_writable(self) -> None:
+        found, complete = leftovers.writable_dirs({u.gid for u in self.users})
+        if not complete:
+            print("vit_lessons grader: the search for world-writable folders stopped early; the usual ones "
+                  f"are watched ({', '.join(found)})", file=sys.stderr)
+        self._writable = found
+        self.trash.add_homes(found)
+
+    def shared_dirs(self) -> list[str]:
+        """The folders of the machine a sandbox user may write in (the user layer without bubblewrap)."""
+        if self._scan is not None:
+            self._scan.join()
+        return self._writable
+
+    def prepare(self, user: SandboxUser | None) -> None:
+        """Before a sandbox user's first exercise (without bubblewrap): end what runs as that user and remove
+        what it left on the machine (an earlier grader's learners)."""
+        if user is None or self.layers.bwrap or user.uid in self._prepared:
+            return
+        isolation.kill_user(user)
+        leftovers.clean_user(user.uid, self.shared_dirs(), self.trash)
+        self._prepared.add(user.uid)
 
     @contextmanager
     def slot(self):
@@ -152,6 +201,9 @@ class Sandbox:
             self._free.put(user)
 
     def close(self) -> None:
+        if self._scan is not None:
+            self._scan.join()
+        self.trash.close()
         shutil.rmtree(self.root, ignore_errors=True)
         isolation.release(self.users)
 
@@ -211,42 +263,6 @@ class _Drain(threading.Thread):
             os.close(self.fd)
 
 
-def written_bytes(work_dir: Path | None, uid: int | None) -> int:
-    """Bytes in the work folder and in what the sandbox user owns in the shared temporary folders."""
-    total = 0
-    tops = [work_dir] if work_dir else []
-    for shared in SHARED_TMP if uid is not None else ():
-        try:
-            tops += [e.path for e in os.scandir(shared) if e.stat(follow_symlinks=False).st_uid == uid]
-        except OSError:
-            continue
-    for top in tops:
-        for folder, _, files in os.walk(top):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
-                except OSError:
-                    continue
-    return total
-
-
-def clean_shared(uid: int) -> None:
-    """Remove what the (stopped) sandbox user left in the shared temporary folders."""
-    for shared in SHARED_TMP:
-        try:
-            entries = [e for e in os.scandir(shared) if e.stat(follow_symlinks=False).st_uid == uid]
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(entry.path)
-                except OSError:
-                    pass
-
-
 # ---- one exercise --------------------------------------------------------------------------------------------
 def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], timeout: float, memory_mb: int,
               preload: tuple[str, ...], rules: list, torch_denied: list[str], blocked: list, box: Sandbox,
@@ -280,9 +296,10 @@ def write_job(job_dir: Path, *, exercise: int, file: str, cases: list[dict], tim
         job_dir.chmod(0o755)
 
 
-def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | None, fds: tuple[int, int]):
-    """Start the child; returns (process, bubblewrap's info pipe or None)."""
-    out_w, print_w = fds
+def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | None, fds: tuple[int, int, int]):
+    """Start the child (it waits for a byte on the ``go`` pipe before it does anything); returns (process,
+    bubblewrap's info pipe or None)."""
+    out_w, print_w, go_r = fds
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     child = [sys.executable, "-I", "-S"]
@@ -294,15 +311,15 @@ def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | Non
         argv = isolation.bwrap_argv(job_dir, python_roots(), box.secrets + [box.root], WRITE_BYTES, drop_to=drop,
                                     info_fd=info_w)
         inside = isolation.INSIDE_JOB
-        argv += ["--", *child, f"{inside}/child/_child.py", inside, isolation.INSIDE_WORK, str(out_w),
+        argv += ["--", *child, f"{inside}/child/_child.py", inside, isolation.INSIDE_WORK, str(out_w), str(go_r),
                  *([str(drop.uid), str(drop.gid)] if drop else [])]
         env["HOME"] = isolation.INSIDE_WORK
-        kwargs.update(pass_fds=(out_w, info_w), env=env, cwd="/")
+        kwargs.update(pass_fds=(out_w, go_r, info_w), env=env, cwd="/")
     else:
         info_w = None
-        argv = [*child, str(job_dir / "child" / "_child.py"), str(job_dir), str(work_dir), str(out_w)]
+        argv = [*child, str(job_dir / "child" / "_child.py"), str(job_dir), str(work_dir), str(out_w), str(go_r)]
         env["HOME"] = str(work_dir)
-        kwargs.update(pass_fds=(out_w,), env=env, cwd=work_dir)
+        kwargs.update(pass_fds=(out_w, go_r), env=env, cwd=work_dir)
         if user:
             kwargs.update(user=user.uid, group=user.gid, extra_groups=[])
     try:
@@ -314,56 +331,166 @@ def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | Non
     return proc, info_r
 
 
-def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: float) -> dict:
-    """Start the child once and stop it (and all it started) when it ends, the budget is spent or it
-    writes too much; returns {"frames", "error" (protocol), "printed", "timed_out", "returncode", "why"}."""
+def _enter(proc, group: cgroups.JobGroup | None, sandbox_pid: int | None, namespace: str | None, go_w: int) -> None:
+    """Put the learner's process in the control group (inside bubblewrap: the namespace's first process first,
+    then every process of the namespace, then bubblewrap), then let it run.  It has started nothing yet: it
+    waits for this word; when the group cannot take it, it never gets the word (and ends)."""
+    try:
+        if group is not None:
+            if sandbox_pid:  # first: what it starts from now on is in the group
+                group.add(sandbox_pid)
+            started = isolation.descendants(sandbox_pid) if sandbox_pid else []
+            if started is None:
+                started = isolation.processes(namespace=namespace) if namespace else []
+            for pid in [*started, proc.pid]:
+                try:
+                    group.add(pid)
+                except ProcessLookupError:
+                    continue
+        os.write(go_w, b"1")
+    finally:
+        os.close(go_w)
+
+
+class _Watch:
+    """What the grader checks while the learner's process runs: its memory (the control group's OOM kills, or
+    the processes' memory added up), and the files and folders it made (bytes, entries, depth)."""
+
+    def __init__(self, box: Sandbox, user: SandboxUser | None, run: dict, memory_mb: int):
+        self.box, self.user, self.run, self.memory_mb = box, user, run, memory_mb
+        self.next_disk = 0.0
+        if box.layers.bwrap:
+            self.folders = [f"/proc/{run['sandbox_pid']}/root{isolation.INSIDE_WORK}"] if run["sandbox_pid"] else []
+            self.owned_in = []
+        else:
+            self.folders = [str(run["work_dir"])]
+            self.owned_in = box.shared_dirs() if user is not None else []
+
+    def memory_problem(self) -> str | None:
+        run, group = self.run, self.run["group"]
+        if not (self.box.layers.user or self.box.layers.bwrap):  # no boundary: the per-process limit only
+            return None
+        if group is not None:
+            over = group.oom_kills() > 0 or group.anonymous_bytes() > self.memory_mb << 20
+        else:
+            pids = isolation.processes(uid=self.user.uid) if self.user is not None and not self.box.layers.bwrap \
+                else isolation.processes(namespace=run["namespace"]) if run["namespace"] else [run["proc"].pid]
+            shm_uid = self.user.uid if self.user is not None and not self.box.layers.bwrap else None
+            over = cgroups.memory_of(pids, shm_uid) > self.memory_mb << 20
+        return _memory_message(self.memory_mb) if over else None
+
+    def disk_problem(self) -> str | None:
+        now = time.monotonic()
+        if now < self.next_disk:
+            return None
+        uid = self.user.uid if self.user is not None else None
+        use = leftovers.usage(self.folders, self.owned_in, uid, MAX_ENTRIES, MAX_DEPTH)
+        # a walk costs a fifth of the grader's time at most, and the learner writes for 0.25 s at most unseen
+        self.next_disk = time.monotonic() + min(0.25, max(0.05, 4 * (time.monotonic() - now)))
+        if use.deep:
+            return f"your code made folders more than {MAX_DEPTH} deep"
+        if use.entries > MAX_ENTRIES:
+            return f"your code made more than {MAX_ENTRIES} files and folders"
+        if use.bytes > WRITE_BYTES:
+            return f"your code wrote more than {WRITE_BYTES >> 20} MB of files"
+        return None
+
+
+RESULTS_MESSAGE = f"your code sent back more than {MAX_RESULT_BYTES >> 20} MB of results"
+
+
+def _memory_message(memory_mb: int) -> str:
+    return f"your code's processes together used more than {memory_mb} MB of memory (the memory limit)"
+
+
+def _finish_run(run: dict, box: Sandbox, user: SandboxUser | None, why: str | None, memory_mb: int) -> str | None:
+    """Once every process of the run has ended: its pipes read, its control group's verdict read and the group
+    removed, and what it left on the machine removed (moved aside at once, deleted in the background)."""
+    for drain in (run["results"], run["printed"]):
+        drain.join(timeout=2.0)
+    if why is None and run["results"].overflow:  # sent, then ended before the watch saw it
+        why = RESULTS_MESSAGE
+    group = run["group"]
+    if group is not None:
+        if why is None and group.oom_kills():
+            why = _memory_message(memory_mb)
+        group.close()
+    if user is not None and not box.layers.bwrap:
+        leftovers.clean_user(user.uid, box.shared_dirs(), box.trash)
+    leftovers.by_path(box.trash.discard, run["work_dir"])
+    return why
+
+
+def _start_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: float, result_bytes: int,
+               memory_mb: int) -> dict:
+    """Start the child in a new control group (when the grader can make one); returns the run's state."""
     work_dir = job_dir.parent / "work"
     if not box.layers.bwrap:
         work_dir.mkdir(mode=0o700)
         if user:
             os.chown(work_dir, user.uid, user.gid)
+    group = cgroups.JobGroup((memory_mb + CACHE_MB) << 20, MAX_PROCESSES + 2) if box.layers.cgroup else None
     out_r, out_w = os.pipe()
     print_r, print_w = os.pipe()
+    go_r, go_w = os.pipe()
     try:
-        proc, info_r = _launch(job_dir, work_dir, box, user, (out_w, print_w))
+        proc, info_r = _launch(job_dir, work_dir, box, user, (out_w, print_w, go_r))
+    except BaseException:
+        for fd in (out_r, print_r, go_w):
+            os.close(fd)
+        if group is not None:
+            group.close()
+        raise
     finally:
-        os.close(out_w)
-        os.close(print_w)
-    results, printed = _Drain(out_r, MAX_RESULT_BYTES + (1 << 20)), _Drain(print_r, MAX_PRINTED)
-    results.start()
-    printed.start()
-    namespace = sandbox_pid = None
+        for fd in (out_w, print_w, go_r):
+            os.close(fd)
+    run = {"proc": proc, "group": group, "work_dir": work_dir, "namespace": None, "sandbox_pid": None, "go": go_w,
+           "results": _Drain(out_r, result_bytes + (1 << 20)), "printed": _Drain(print_r, MAX_PRINTED)}
+    run["results"].start()
+    run["printed"].start()
     if info_r is not None:
-        sandbox_pid = isolation.read_info(info_r, min(budget, 30.0)).get("child-pid")
+        run["sandbox_pid"] = isolation.read_info(info_r, min(budget, 30.0)).get("child-pid")
         os.close(info_r)
-        namespace = isolation.pid_namespace(sandbox_pid) if sandbox_pid else None
+        run["namespace"] = isolation.pid_namespace(run["sandbox_pid"]) if run["sandbox_pid"] else None
+    return run
+
+
+def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: float, result_bytes: int,
+             memory_mb: int) -> dict:
+    """Start the child once and stop it (and all it started) when it ends, the budget is spent, or it uses
+    too much memory, sends back more than ``result_bytes`` or writes too much; returns {"frames", "error"
+    (protocol), "printed", "timed_out", "returncode", "why", "left"}."""
+    run = _start_run(job_dir, box, user, budget, result_bytes, memory_mb)
+    proc, group = run["proc"], run["group"]
     start, timed_out, why = time.monotonic(), False, None
-    watch = user.uid if (user and not box.layers.bwrap) else None
-    while proc.poll() is None:
-        if time.monotonic() - start > budget:
-            timed_out = True
-            break
-        if results.overflow:
-            why = f"your code sent back more than {MAX_RESULT_BYTES >> 20} MB of results"
-            break
-        if not box.layers.bwrap and written_bytes(work_dir, watch) > WRITE_BYTES:
-            why = f"your code wrote more than {WRITE_BYTES >> 20} MB of files"
-            break
-        time.sleep(0.05)
-    left = isolation.stop_all(proc, user=user, namespace=namespace, sandbox_pid=sandbox_pid)
-    isolation.track(proc.pid, False)
-    for drain in (results, printed):
-        drain.join(timeout=2.0)
-    if user is not None and not box.layers.bwrap:
-        clean_shared(user.uid)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    try:
+        _enter(proc, group, run["sandbox_pid"], run["namespace"], run["go"])
+        watch = _Watch(box, user, run, memory_mb)
+        while proc.poll() is None:
+            if time.monotonic() - start > budget:
+                timed_out = True
+                break
+            if run["results"].overflow:
+                why = RESULTS_MESSAGE
+                break
+            why = watch.memory_problem() or watch.disk_problem()
+            if why:
+                break
+            time.sleep(0.05)
+    finally:
+        # inside bubblewrap without the user layer the namespace and the group reach every process: no need
+        # to look for those of its id of no one
+        left = isolation.stop_all(proc, user=user if box.layers.user else None, namespace=run["namespace"],
+                                  sandbox_pid=run["sandbox_pid"], group=group)
+        isolation.track(proc.pid, False)
+        why = _finish_run(run, box, user, why, memory_mb)
     if left:
         why = f"{len(left)} process(es) your code started could not be stopped"
-    try:
-        frames, error = protocol.parse(bytes(results.data[:MAX_RESULT_BYTES + (1 << 20)]), MAX_RESULT_BYTES), None
+    try:  # parsed in place (no copy of what came back); dropped with the run
+        frames, error = protocol.parse(run["results"].data, result_bytes), None
     except protocol.ProtocolError as exc:
         frames, error = exc.frames, str(exc)
-    return {"frames": frames, "error": error, "printed": bytes(printed.data), "timed_out": timed_out,
+    return {"frames": frames, "error": error, "printed": bytes(run["printed"].data), "timed_out": timed_out,
             "returncode": proc.returncode, "why": why, "left": left}
 
 
@@ -374,12 +501,14 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
     forbidden-call reading's refusal: {"error", "violations"}, or None), "stdout" (what
     the child printed, at most MAX_PRINTED bytes), "seconds", "problem" (why the run was cut short) and
     "stray" (processes that could not be stopped)."""
+    box.prepare(user)  # before the clock starts: the first exercise of a grader may wait for its search
     start = time.monotonic()
     outcomes: list[Outcome | None] = [None] * n_cases
     info = {"import_error": None, "refused": None, "stdout": "", "seconds": 0.0, "problem": None, "stray": []}
     printed = b""
     job_file = job_dir / "job.json"
     job = json.loads(job_file.read_text())
+    result_bytes = MAX_RESULT_BYTES  # for the whole exercise, however often its process is started again
     while True:
         pending = [i for i, o in enumerate(outcomes) if o is None]
         remaining = timeout - (time.monotonic() - start)
@@ -388,8 +517,9 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
         job["pending"] = pending
         job_file.chmod(0o644)
         job_file.write_text(json.dumps(job))
-        run = _one_run(job_dir, box, user, remaining)
-        printed += run["printed"]
+        run = _one_run(job_dir, box, user, remaining, result_bytes, job["memory_mb"])
+        result_bytes -= sum(a.nbytes for frame in run["frames"] for a in frame["arrays"])
+        printed = (printed + run["printed"])[:MAX_PRINTED]
         info["stray"] += run["left"]
         started = _collect(run, pending, outcomes, info)
         if info["import_error"] is not None or info["refused"] or run["why"] or run["error"] or run["timed_out"]:
