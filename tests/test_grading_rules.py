@@ -17,11 +17,12 @@ import shutil
 
 import pytest
 
-from vit_lessons.grade import grade
+from vit_lessons.grade import grade, secrets
 from vit_lessons.grading import hidden
 from vit_lessons.grading.registry import EXERCISES
+from vit_lessons.grading.sandbox import Sandbox
 
-from .grading_helpers import REPO, SUBMISSIONS
+from .grading_helpers import REPO, SUBMISSIONS, layer_params
 
 RULES = SUBMISSIONS / "rules"
 SOLUTIONS = REPO / "solutions"
@@ -66,6 +67,25 @@ def test_exercise_10_gets_no_torch_from_a_helper_nothing_imports(tmp_path, route
     assert result.score == 0, feedback(result)
     expected = "KeyError: 'torch'" if route == "sys.modules" else "torch is not allowed in exercise 10"
     assert all(expected in m for m in valid_messages(result, "block_backward")), feedback(result)
+
+
+@pytest.mark.parametrize("layers", ["none", *(p for p in layer_params() if "bwrap" in p.values[0])])
+def test_exercise_10_finds_no_torch_inside_bubblewrap_with_the_import_blocker_taken_out(tmp_path, layers):
+    """The blocker lives in the learner's process, which can take it out; inside bubblewrap torch's files are
+    not in the learner's view at all.  Without layers the same attack imports torch (it is real)."""
+    text = (RULES / "ex10_torch_autograd.py").read_text().replace("__ROUTE__", "disarmed")
+    folder = folder_with(tmp_path, {"ex10_block_backward.py": text, "guard.py": SUBMISSIONS / "attacks" / "guard.py"})
+    box = Sandbox.create(layers, unsafe=layers == "none", slots=1, secrets=secrets(REPO / "solutions"))
+    try:
+        [result] = grade(folder, only=["block_backward"], timeout=TIMEOUT, sandbox=box)
+    finally:
+        box.close()
+    # inside bubblewrap torch's folder is empty: the import gives a namespace package without torch in it
+    missing = ("module 'torch' has no attribute 'tensor'", "No module named 'torch'", "in _torch:")
+    if layers == "none":
+        assert not any(m in feedback(result) for m in missing), feedback(result)
+    else:
+        assert result.score == 0 and any(m in feedback(result) for m in missing), feedback(result)
 
 
 def test_exercise_10_runs_without_torch_loaded_and_helpers_are_read_only_when_imported(tmp_path):
@@ -308,8 +328,9 @@ def test_a_helper_named_like_a_grader_module_is_the_learner_s(tmp_path, helper):
 
 
 def test_results_the_protocol_does_not_carry_are_converted_or_described_not_malformed(tmp_path):
-    """float128 results are sent as float64 and said so (failing where another dtype is due); an output of more arrays, dimensions or nodes than
-    a frame carries fails its own test only, described, and the other tests are graded."""
+    """float128 results are sent as float64 and said so (failing where another dtype is due); an output of more
+    arrays, dimensions or nodes than a frame carries fails its own test only, described, and the other tests are
+    graded."""
     longdouble = (SOLUTIONS / "ex03_positional_embedding.py").read_text().replace(
         "dtype=np.float64) / (d // 2))", "dtype=np.longdouble) / (d // 2))").replace(".astype(np.float32)", "")
     assert "longdouble" in longdouble

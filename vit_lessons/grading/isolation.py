@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 import json
 import os
 import pwd
@@ -317,6 +318,25 @@ def bwrap_argv(job_dir: Path, python_roots: list[Path], masks: list[Path], work_
     if is_root() and drop_to is None:
         raise SandboxUnavailable("as root, the learner's process inside bubblewrap needs unprivileged ids")
     return argv
+
+
+def package_dirs(names: list[str]) -> list[Path]:
+    """Where the installed top-level packages ``names`` lie (found without importing them), for bubblewrap to
+    hide from an exercise that may not use them at all (exercise 10's torch): the import blocker in the
+    learner's process says so first, and with the blocker taken out the package is not there either."""
+    found = []
+    for name in names:
+        if "." in name:  # a module of an allowed package (scipy.signal): its package stays, the blocker refuses it
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            found += [Path(p) for p in spec.submodule_search_locations]
+        elif spec is not None and spec.origin and Path(spec.origin).is_file():
+            found.append(Path(spec.origin))
+    return found
 
 
 def write_identity_files(job_dir: Path, user: SandboxUser | None) -> None:

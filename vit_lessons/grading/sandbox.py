@@ -308,8 +308,9 @@ def _launch(job_dir: Path, work_dir: Path, box: Sandbox, user: SandboxUser | Non
     if box.layers.bwrap:
         info_r, info_w = os.pipe()
         drop = user if (user and isolation.is_root()) else None
-        argv = isolation.bwrap_argv(job_dir, python_roots(), box.secrets + [box.root], WRITE_BYTES, drop_to=drop,
-                                    info_fd=info_w)
+        blocked = [name for name, _ in json.loads((job_dir / "job.json").read_text())["blocked"]]
+        argv = isolation.bwrap_argv(job_dir, python_roots(), box.secrets + [box.root, *isolation.package_dirs(blocked)],
+                                    WRITE_BYTES, drop_to=drop, info_fd=info_w)
         inside = isolation.INSIDE_JOB
         argv += ["--", *child, f"{inside}/child/_child.py", inside, isolation.INSIDE_WORK, str(out_w), str(go_r),
                  *([str(drop.uid), str(drop.gid)] if drop else [])]

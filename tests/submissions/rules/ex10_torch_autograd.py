@@ -1,6 +1,7 @@
 """Class 1: torch's autograd in exercise 10, torch reached by ROUTE (filled in by the test): "sys.modules" (the
-grader loaded it for a helper nothing imports) or "helper" (the helper that imports torch, imported at run
-time, where the reading of the code cannot see it)."""
+grader loaded it for a helper nothing imports), "helper" (the helper that imports torch, imported at run
+time, where the reading of the code cannot see it) or "disarmed" (the import blocker taken out of the
+learner's own process first)."""
 
 import sys
 from types import SimpleNamespace
@@ -15,6 +16,10 @@ ROUTE = "__ROUTE__"
 def _torch():
     if ROUTE == "sys.modules":
         return sys.modules["torch"]
+    if ROUTE == "disarmed":  # the audit hook switched off too (guard.py of the attack folders)
+        __builtins__["__imp" + "ort__"]("guard").disarm()
+        sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "Blocker"]
+        return __builtins__["__imp" + "ort__"]("torch")
     return __builtins__["__imp" + "ort__"]("torch_helper").torch
 
 
