@@ -321,3 +321,19 @@ def test_a_tree_of_any_depth_is_measured_and_deleted_without_recursion(tmp_path)
     assert use.entries == 101 and not use.deep, use
     leftovers.by_path(leftovers.remove, top)
     assert not top.exists()
+
+
+def test_bubblewrap_s_folder_is_watched_only_once_the_sandbox_has_its_own_root(tmp_path):
+    """Before bubblewrap's first process has its own root, /proc/PID/root/tmp is the machine's /tmp (whatever
+    other programs keep there, counted against the learner: an honest exercise 'wrote more than 256 MB');
+    after it ended, PID may be another process's.  Neither is watched."""
+    from types import SimpleNamespace
+
+    from vit_lessons.grading.sandbox import _Watch
+
+    box = SimpleNamespace(layers=SimpleNamespace(bwrap=True, user=False))
+    me = os.getpid()  # a process whose root is the machine's
+    run = {"sandbox_pid": me, "namespace": isolation.pid_namespace(me), "work_dir": tmp_path, "group": None}
+    assert _Watch(box, None, run, 100).sandbox_folders() == []
+    gone = {**run, "namespace": "pid:[1]"}  # the number now names a process of another namespace
+    assert _Watch(box, None, gone, 100).sandbox_folders() == []

@@ -83,7 +83,9 @@ def test_forbidden_functions_are_denied_however_reached(tmp_path, layers):
     for number, test in tests.items():
         assert test["score"] == 0, (number, test["output"])
         messages = case_messages(test)
-        denied = [m for m in messages if f"not allowed in exercise {int(number)}: write it yourself" in m]
+        # denied by the staged library, or at torch's dispatcher (its message cut short in the feedback's line)
+        denied = [m for m in messages if f"not allowed in exercise {int(number)}: write it yourself" in m
+                  or m.startswith("raised PermissionError: torch's aten::")]
         # the cases that must raise ValueError are no attack: the attack gives them a value, and loses them
         others = [m for m in messages if m not in denied and not m.startswith("should raise ValueError")]
         # exercise 7 tries the grader's original library too: unreachable, whatever the error says
@@ -440,7 +442,7 @@ def test_the_memory_of_all_the_learners_processes_is_capped(tmp_path, layers):
 # ---- the grader's own memory ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("layers", LAYER_PARAMS)
 def test_results_of_restarted_processes_share_one_budget(tmp_path, layers):
-    """A process that sends back 60 MB, then ends, again and again: the 64 MB the grader reads back are for
+    """A process that sends back 40 MB, then ends, again and again: the 64 MB the grader reads back are for
     the whole exercise, not for each of its processes, so its own memory stays bounded."""
     tests = graded(tmp_path, "restarts", layers, grader_mb=300)
     for number in ("01", "02"):

@@ -360,12 +360,24 @@ class _Watch:
     def __init__(self, box: Sandbox, user: SandboxUser | None, run: dict, memory_mb: int):
         self.box, self.user, self.run, self.memory_mb = box, user, run, memory_mb
         self.next_disk = 0.0
-        if box.layers.bwrap:
-            self.folders = [f"/proc/{run['sandbox_pid']}/root{isolation.INSIDE_WORK}"] if run["sandbox_pid"] else []
-            self.owned_in = []
-        else:
-            self.folders = [str(run["work_dir"])]
-            self.owned_in = box.shared_dirs() if user is not None else []
+        self.folders = [] if box.layers.bwrap else [str(run["work_dir"])]
+        self.owned_in = box.shared_dirs() if user is not None and not box.layers.bwrap else []
+
+    def sandbox_folders(self) -> list[str]:
+        """Inside bubblewrap, its tmpfs as the grader sees it (/proc/PID/root/tmp), once the sandbox has its own
+        root (before, that path is the machine's /tmp) and while PID is still the sandbox (never a process that
+        took its number since); else the folders watched from the start."""
+        pid = self.run["sandbox_pid"]
+        if not self.box.layers.bwrap:
+            return self.folders
+        if not pid or isolation.pid_namespace(pid) != self.run["namespace"]:
+            return []
+        try:
+            inside, host = os.stat(f"/proc/{pid}/root"), os.stat("/")
+        except OSError:
+            return []
+        return [] if (inside.st_dev, inside.st_ino) == (host.st_dev, host.st_ino) else \
+            [f"/proc/{pid}/root{isolation.INSIDE_WORK}"]
 
     def memory_problem(self) -> str | None:
         run, group = self.run, self.run["group"]
@@ -385,7 +397,7 @@ class _Watch:
         if now < self.next_disk:
             return None
         uid = self.user.uid if self.user is not None else None
-        use = leftovers.usage(self.folders, self.owned_in, uid, MAX_ENTRIES, MAX_DEPTH)
+        use = leftovers.usage(self.sandbox_folders(), self.owned_in, uid, MAX_ENTRIES, MAX_DEPTH)
         # a walk costs a fifth of the grader's time at most, and the learner writes for 0.25 s at most unseen
         self.next_disk = time.monotonic() + min(0.25, max(0.05, 4 * (time.monotonic() - now)))
         if use.deep:
