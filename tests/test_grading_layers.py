@@ -6,6 +6,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -337,3 +338,28 @@ def test_bubblewrap_s_folder_is_watched_only_once_the_sandbox_has_its_own_root(t
     assert _Watch(box, None, run, 100).sandbox_folders() == []
     gone = {**run, "namespace": "pid:[1]"}  # the number now names a process of another namespace
     assert _Watch(box, None, gone, 100).sandbox_folders() == []
+
+
+@needs_root
+def test_stopping_a_sandbox_whose_first_process_ended_spares_a_namespace_that_took_its_name(tmp_path):
+    """When a sandbox's first process ends, the kernel kills the rest of its PID namespace, and the namespace's
+    name ("pid:[N]") is free for the next sandbox's: stopping the ended one must not kill by that name (a
+    sandbox started beside it, by the same grader, was killed so before it could start)."""
+    other = subprocess.Popen(["unshare", "--pid", "--fork", "sleep", "60"])  # another sandbox's namespace
+    try:
+        for _ in range(100):
+            inner = [p for p in isolation.descendants(other.pid) or [] if isolation.pid_namespace(p) not in
+                     (None, isolation.pid_namespace(os.getpid()))]
+            if inner:
+                break
+            time.sleep(0.02)
+        namespace = isolation.pid_namespace(inner[0])
+        ended = subprocess.Popen(["true"])
+        ended.wait()  # its number now names no process (or another one)
+        mine = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        isolation.stop_all(mine, user=None, namespace=namespace, sandbox_pid=ended.pid, patience=0.5)
+        assert mine.poll() is not None
+        assert isolation.pid_namespace(inner[0]) == namespace  # the other sandbox's process lives
+    finally:
+        other.kill()
+        other.wait()

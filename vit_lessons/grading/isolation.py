@@ -470,8 +470,14 @@ def kill_user(user: SandboxUser) -> None:
 def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str | None,
              sandbox_pid: int | None, group=None, patience: float = 5.0) -> list[int]:
     """Kill the learner's process and everything it started (its user's processes, its PID namespace, its
-    control group ``group``); returns the pids still alive (should be [])."""
-    for pid in filter(None, (sandbox_pid, proc.pid)):
+    control group ``group``); returns the pids still alive (should be []).
+
+    The namespace is reached through its first process ``sandbox_pid``, and only while that number is still
+    the namespace's: when the first process of a PID namespace ends, the kernel kills every other in it,
+    and both the number and the namespace's name ("pid:[4026532177]") are then free for another sandbox's
+    (one started beside this one, by the same grader, was killed so)."""
+    ours = namespace is not None and sandbox_pid is not None and pid_namespace(sandbox_pid) == namespace
+    for pid in ([sandbox_pid] if ours else []) + [proc.pid]:
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -484,8 +490,9 @@ def stop_all(proc: subprocess.Popen, *, user: SandboxUser | None, namespace: str
     while True:
         if user is not None:
             kill_user(user)
+        ours = ours and pid_namespace(sandbox_pid) == namespace
         left = (processes(uid=user.uid) if user is not None else []) + \
-               (processes(namespace=namespace) if namespace is not None else []) + \
+               (processes(namespace=namespace) if ours else []) + \
                [p for p in (group.pids() if group is not None else []) if _live(p)]
         if not left or time.monotonic() > deadline:
             break

@@ -409,6 +409,8 @@ class _Watch:
         return None
 
 
+#: how often a learner's process that ended before it was told to start is started again
+MAX_UNSTARTED = 3
 RESULTS_MESSAGE = f"your code sent back more than {MAX_RESULT_BYTES >> 20} MB of results"
 
 
@@ -472,14 +474,18 @@ def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: floa
              memory_mb: int) -> dict:
     """Start the child once and stop it (and all it started) when it ends, the budget is spent, or it uses
     too much memory, sends back more than ``result_bytes`` or writes too much; returns {"frames", "error"
-    (protocol), "printed", "timed_out", "returncode", "why", "left"}."""
+    (protocol), "printed", "timed_out", "returncode", "why", "left", "unstarted" (it ended before the
+    learner's code could start: nothing of the learner's ran)}."""
     run = _start_run(job_dir, box, user, budget, result_bytes, memory_mb)
     proc, group = run["proc"], run["group"]
-    start, timed_out, why = time.monotonic(), False, None
+    start, timed_out, why, unstarted = time.monotonic(), False, None, False
     try:
-        _enter(proc, group, run["sandbox_pid"], run["namespace"], run["go"])
+        try:
+            _enter(proc, group, run["sandbox_pid"], run["namespace"], run["go"])
+        except (ProcessLookupError, BrokenPipeError):  # gone before the word to start: the machine's doing
+            unstarted = True
         watch = _Watch(box, user, run, memory_mb)
-        while proc.poll() is None:
+        while not unstarted and proc.poll() is None:
             if time.monotonic() - start > budget:
                 timed_out = True
                 break
@@ -504,7 +510,7 @@ def _one_run(job_dir: Path, box: Sandbox, user: SandboxUser | None, budget: floa
     except protocol.ProtocolError as exc:
         frames, error = exc.frames, str(exc)
     return {"frames": frames, "error": error, "printed": bytes(run["printed"].data), "timed_out": timed_out,
-            "returncode": proc.returncode, "why": why, "left": left}
+            "returncode": proc.returncode, "why": why, "left": left, "unstarted": unstarted}
 
 
 def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | None, *,
@@ -522,6 +528,7 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
     job_file = job_dir / "job.json"
     job = json.loads(job_file.read_text())
     result_bytes = MAX_RESULT_BYTES  # for the whole exercise, however often its process is started again
+    unstarted = 0
     while True:
         pending = [i for i, o in enumerate(outcomes) if o is None]
         remaining = timeout - (time.monotonic() - start)
@@ -531,6 +538,9 @@ def run_cases(job_dir: Path, n_cases: int, box: Sandbox, user: SandboxUser | Non
         job_file.chmod(0o644)
         job_file.write_text(json.dumps(job))
         run = _one_run(job_dir, box, user, remaining, result_bytes, job["memory_mb"])
+        if run["unstarted"] and unstarted < MAX_UNSTARTED:  # no learner code ran: start it again
+            unstarted += 1
+            continue
         result_bytes -= sum(a.nbytes for frame in run["frames"] for a in frame["arrays"])
         printed = (printed + run["printed"])[:MAX_PRINTED]
         info["stray"] += run["left"]
