@@ -14,7 +14,7 @@ def sincos_2d(grid_size, dim):
 
     grid_size: (gh, gw); dim: a multiple of 4.  Returns (gh*gw, dim) in float32 (another dtype fails the
     test), rows in row-major grid order.  The first dim/2 features encode the patch's row r, the last dim/2
-    its column c (MAE and big_vision put the column half first: the same table with its halves swapped);
+    its column c (MAE puts the column half first: the same table with its halves swapped);
     each half is [sin(pos * w_k) for k < dim/4] followed by [cos(pos * w_k) for k < dim/4],
     w_k = 10000^(-k / (dim/4)).
 

@@ -133,6 +133,27 @@ def test_sincos_embeddings():
         V.sincos_2d((2, 2), 6)
 
 
+def _sincos_columns_first(gh, gw, dim, omega):
+    """A 2-D table written as MAE and big_vision write theirs: the column half first, each half
+    [sin, cos] of the coordinate times ``omega`` (dim/4 frequencies)."""
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    halves = [np.outer(coord.ravel(), omega) for coord in (cols, rows)]
+    return np.concatenate([f(h) for h in halves for f in (np.sin, np.cos)], axis=1)
+
+
+def test_sincos_2d_against_mae_and_big_vision():
+    """The docstring's claims: MAE's table is this one with its halves swapped; big_vision's
+    (w_k = 10000^(-k / (dim/4 - 1))) is not."""
+    gh, gw, dim = 5, 7, 32
+    ours = V.sincos_2d((gh, gw), dim)
+    swapped = np.concatenate([ours[:, dim // 2:], ours[:, :dim // 2]], axis=1)
+    k = np.arange(dim // 4)
+    mae = _sincos_columns_first(gh, gw, dim, 10000.0 ** (-k / (dim // 4)))
+    big_vision = _sincos_columns_first(gh, gw, dim, 10000.0 ** (-k / (dim // 4 - 1)))
+    np.testing.assert_allclose(swapped, mae, atol=1e-6)
+    assert np.abs(swapped - big_vision).max() > 0.01
+
+
 @pytest.mark.parametrize("prefix", [0, 1])
 def test_resize_pos_embed_equals_interpolate(rng, prefix):
     pe = rng.standard_normal((prefix + 3 * 4, 6)).astype(np.float32)

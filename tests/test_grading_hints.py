@@ -9,6 +9,7 @@ kind, and each pair of kinds, the only property of its tests; the public draw ta
 the hidden draws take, at every place a generator draws one.
 """
 
+import hashlib
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +21,7 @@ from vit_lessons.grading import hidden
 from vit_lessons.grading.diagnostics import compare, pair, share
 from vit_lessons.grading.draws import recording
 from vit_lessons.grading.engine import Answers, CaseResult, Raised, answers_for, diagnose, judge
-from vit_lessons.grading.mistakes import describe, hint
+from vit_lessons.grading.mistakes import MISTAKES, describe, hint
 from vit_lessons.grading.properties import ABOUT, FINE, PHRASES, Part, axes_of, classes, explanations
 from vit_lessons.grading.protocol import BREAKS, shorten
 from vit_lessons.grading.registry import EXERCISES, Case, public_cases
@@ -322,6 +323,13 @@ def test_the_hidden_cases_are_other_values_than_the_public_ones(name):
 
     assert not set(arrays(public_cases(name))) & set(arrays(hidden.cases(name)))
     assert [c.label for c in hidden.cases(name)] == [c.label for c in hidden.cases(name)]  # fixed: the same grades
+    one, other = hashlib.sha256(b"one submission").digest(), hashlib.sha256(b"another").digest()
+    assert arrays(hidden.cases(name, one)) == arrays(hidden.cases(name, one))  # the same files: the same cases
+    # other files: other values (what one submission learnt of its cases is of no use to the next), the same kinds
+    assert not set(arrays(hidden.cases(name, one))) & set(arrays(hidden.cases(name, other)))
+    assert [c.func for c in hidden.cases(name, one)] == [c.func for c in hidden.cases(name, other)]
+    assert [bool(c.expect_error) for c in hidden.cases(name, one)] == \
+        [bool(c.expect_error) for c in hidden.cases(name)]
 
 
 def test_the_case_level_mistakes_listed_for_an_exercise_are_those_its_tests_allow():
@@ -374,3 +382,18 @@ def test_the_hidden_tests_feedback_shows_no_number_made_from_the_expected_values
         entries = [v for e in expected if e is not None for v in _entries(e)]
         shown = [f"{v:.4g}" for v in entries]  # entries of four significant digits, not round numbers
         assert not [v for v in shown if len(v.lstrip("-0.").replace(".", "")) == 4 and v in text], text[:500]
+
+
+def test_the_overlapping_windows_hint_reads_only_numpys_and_torchs_shape_errors():
+    """Windows that overlap give more tokens than positions: numpy's or torch's error names both counts.  The
+    numbers of a learner's own message are no shapes (a message carrying digits once drew this hint)."""
+    recognise = MISTAKES["stride_not_patch"].recognise_error
+    case = next(c for c in hidden.cases("vit_forward") if not c.expect_error)
+    image, P = case.args[1], case.args[2]
+    N = (image.shape[0] // P) * (image.shape[1] // P)
+    windows = ((image.shape[0] - P) + 1) * ((image.shape[1] - P) + 1)  # stride 1
+    assert recognise(case, f"operands could not be broadcast together with shapes (2,{windows},8) ({N},8) ")
+    assert recognise(case, f"The size of tensor a ({windows + 1}) must match the size of tensor b ({N + 1}) at "
+                           f"non-singleton dimension 1")
+    assert not recognise(case, f"@@{windows}|{N}|0123456789@@")
+    assert not recognise(case, f"expected {N} tokens, got {windows}")

@@ -1,14 +1,18 @@
 """Hostile submissions are contained: graded, timed out or refused, and grading always finishes."""
 
 import json
+import re
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from vit_lessons.grade import grade
 from vit_lessons.grading import hidden
+from vit_lessons.grading.engine import answers_for, submission_digest
+from vit_lessons.grading.registry import EXERCISES
 
 from .grading_helpers import REPO, SUBMISSIONS, assert_gradescope_schema, submission
 
@@ -120,3 +124,79 @@ def test_text_the_terminal_cannot_encode_never_stops_the_grader(tmp_path, env):
     proc, students = run_class_grader(tmp_path / "class", tmp_path / "out", *only, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Größe falsch – ✗" in students["nonascii"]["output"]
+
+
+# ---- learning the hidden cases from one grading's feedback, to answer them in the next ---------------------------
+FINGERPRINT = '''
+import hashlib
+import numpy as np
+
+
+def fingerprint(args):
+    """16 hex digits naming a case by its arguments."""
+    h = hashlib.sha256()
+    for a in args:
+        h.update(repr((a.shape, str(a.dtype))).encode() + np.ascontiguousarray(a).tobytes()
+                 if isinstance(a, np.ndarray) else repr(a).encode())
+    return h.hexdigest()[:16]
+'''
+PROBE = FINGERPRINT + '''
+
+def {func}(*args):
+    raise RuntimeError("@@" + fingerprint(args) + "@@")
+'''
+LOOKUP = FINGERPRINT + '''
+TABLE = {table!r}
+
+
+def {func}(*args):
+    key = fingerprint(args)
+    if key not in TABLE:
+        raise ValueError("a case this table does not know")
+    data, dtype, shape = TABLE[key]
+    return np.frombuffer(bytes.fromhex(data), dtype).reshape(shape).copy()
+'''
+FORWARDER = "from {helper} import {func}  # noqa: F401\n"
+
+
+def _fingerprints(result) -> set[str]:
+    return {m for c in result.cases for m in re.findall(r"@@([0-9a-f]{16})@@", c.message)}
+
+
+@pytest.mark.parametrize("exercise, func, helper",
+                         [("vit_forward", "vit_forward", None), ("pooling", "pool", "answers")],
+                         ids=["exercise-file", "helper-module"])
+def test_what_one_grading_shows_of_its_hidden_cases_is_no_use_to_the_next(tmp_path, exercise, func, helper):
+    """A probe writes each hidden case's fingerprint into its error messages, which the feedback shows; the
+    attacker then answers those very cases from a table (here: the oracle's own outputs, a perfect
+    exfiltration).  The next grading draws other cases for the changed files, so the table scores nothing,
+    whether the table is in the exercise file or in a helper module the unchanged exercise file imports."""
+    ex = EXERCISES[exercise]
+
+    def folder(name, code):
+        path = tmp_path / name
+        path.mkdir()
+        if helper:
+            (path / ex.file).write_text(FORWARDER.format(helper=helper, func=func))
+            (path / f"{helper}.py").write_text(code)
+        else:
+            (path / ex.file).write_text(code)
+        return path
+
+    probe = folder("probe", PROBE.format(func=func))
+    [seen] = grade(probe, only=[exercise], timeout=TIMEOUT)
+    cases = hidden.cases(exercise, submission_digest(probe))
+    scope: dict = {}
+    exec(FINGERPRINT, scope)  # noqa: S102 - the fingerprint the probe computes, here in the test
+    valid = [(scope["fingerprint"](c.args), out) for c, out in
+             zip(cases, answers_for(ex, "hidden", hidden.cases, submission_digest(probe)).expected(), strict=True)
+             if not c.expect_error]
+    assert {key for key, _ in valid} <= _fingerprints(seen) and seen.score == 0  # the exfiltration is real
+    table = {key: (np.asarray(out).tobytes().hex(), str(np.asarray(out).dtype), np.asarray(out).shape)
+             for key, out in valid}
+    [answered] = grade(folder("lookup", LOOKUP.format(func=func, table=table)), only=[exercise], timeout=TIMEOUT)
+    assert answered.score == 0, answered.verdict
+    assert all(c.message.startswith("raised ValueError") or "should raise" in c.message or "raises" in c.message
+               for c in answered.cases), [c.message for c in answered.cases]
+    [again] = grade(probe, only=[exercise], timeout=TIMEOUT)
+    assert _fingerprints(again) == _fingerprints(seen)  # the same files: the same cases, the same grade

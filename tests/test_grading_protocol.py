@@ -106,6 +106,7 @@ ODD_RESULTS = {
     "27 000 numbers in lists": lambda: [[[0.5] * 30] * 30] * 30,
     "150 arrays in a dict with long keys": lambda: {"k" * 90 + str(i): np.zeros(1) for i in range(150)},
     "3 000 None": lambda: [[None] * 100] * 30,
+    "a 0-d array": lambda: np.array(2.5, dtype=np.float32),
 }
 
 
@@ -132,3 +133,5 @@ def test_the_learner_s_side_never_writes_a_frame_the_grader_refuses(name):
         sent = frame["arrays"][0]
         assert sent.sent_dtype == str(ODD_RESULTS[name]().dtype) and sent.dtype in (np.float64, np.complex128)
         np.testing.assert_allclose(sent, ODD_RESULTS[name]().astype(sent.dtype))
+    if name == "a 0-d array":  # its shape arrives as it is: () is not the (1,) a docstring may ask for
+        assert frame["arrays"][0].shape == () and frame["arrays"][0] == 2.5

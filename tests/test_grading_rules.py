@@ -11,6 +11,7 @@ team's findings, attacks and honest submissions graded through the real grader.
    the learner's own, helpers named like the grader's modules, float128 results, outputs too large to send.
 """
 
+import ast
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ import pytest
 
 from vit_lessons.grade import grade, secrets
 from vit_lessons.grading import hidden
+from vit_lessons.grading.forbidden import violations_in
 from vit_lessons.grading.registry import EXERCISES
 from vit_lessons.grading.sandbox import Sandbox
 
@@ -314,6 +316,23 @@ def test_names_of_the_learner_s_own_are_not_taken_for_builtins(tmp_path):
                         "builtins": "from builtins import eval as ev\n" + body.format(call="ev('None')")}.items():
         result = graded(folder_with(tmp_path, {"ex06_pooling.py": text}, label), "pooling")["pooling"]
         assert result.score == 0 and "would hide from the grader" in result.hint, (label, result.hint)
+
+
+@pytest.mark.parametrize("code", ["import importlib\nimportlib.import_module('torch')",
+                                  "from importlib import import_module\nimport_module('vit_lessons').pool",
+                                  "from importlib.util import spec_from_file_location as s",
+                                  "import builtins\ngetattr(builtins, 'ex' + 'ec')('x = 1')",
+                                  "getattr(__builtins__, ''.join(['ev', 'al']))('1')"])
+def test_code_that_hides_what_it_calls_is_refused_by_the_reading(code):
+    """The early message: importlib in any import form, and a name computed at run time on the builtins
+    (what the reading cannot follow; the run-time denial holds whatever it reaches)."""
+    rules = EXERCISES["pooling"].all_rules
+    assert violations_in(ast.parse(code), list(rules)), code
+
+
+def test_a_computed_name_on_the_learner_s_own_objects_is_not_refused():
+    code = "class Modes:\n    cls = 0\n\n\ndef pick(mode):\n    return getattr(Modes, 'c' + mode[1:])\n"
+    assert violations_in(ast.parse(code), list(EXERCISES["pooling"].all_rules)) == []
 
 
 @pytest.mark.parametrize("helper", ["protocol", "forbidden", "deny_torch", "_child"])

@@ -92,7 +92,8 @@ def _check_embed(images, params: dict, cfg) -> None:
 
 # ---- fixed (sinusoidal) positional embeddings -------------------------------------------------
 def sincos_1d(positions, dim: int, temperature: float = 10000.0) -> np.ndarray:
-    """The Transformer's sinusoidal embedding of 1-D positions.
+    """The Transformer's sinusoidal embedding of 1-D positions, its sines and cosines concatenated
+    (as MAE does) rather than interleaved as in Vaswani et al.
 
     positions: (T,) numbers.  Returns (T, dim), float32: the first half sin(pos * w_k),
     the second half cos(pos * w_k), with w_k = temperature^(-k / (dim/2)), k = 0 .. dim/2 - 1.
@@ -109,9 +110,10 @@ def sincos_2d(grid_size: tuple[int, int], dim: int, temperature: float = 10000.0
     """2-D sinusoidal embedding: the first half of the features encodes the row, the second half
     the column, each half a :func:`sincos_1d` of ``dim / 2`` features.
 
-    This book puts the row half first; MAE (``np.meshgrid(grid_w, grid_h)``) and big_vision's
-    ``posemb_sincos_2d`` put the column half first, so their table is this one with its two halves
-    swapped (a checkpoint trained with one convention needs that convention).
+    This book puts the row half first; MAE (``np.meshgrid(grid_w, grid_h)``) puts the column half
+    first, so its table is this one with its two halves swapped (a checkpoint trained with one
+    convention needs that convention).  big_vision's ``posemb_sincos_2d`` (after MoCo v3) also puts
+    the column half first, with w_k = temperature^(-k / (dim/4 - 1)): not exactly this table.
     Returns (gh * gw, dim) in row-major grid order, float32; ``dim`` must be a multiple of 4.
     """
     if check_int("dim", dim, 4) % 4:

@@ -2,7 +2,8 @@
 
 For every exercise: the file must exist; the cases run in a sandboxed process (which first reads the
 code for forbidden calls, see :mod:`vit_lessons.grading.forbidden`); each output is compared with the
-oracle's (:class:`Answers`, computed here, in the grader's process, once per grading run); a failing
+oracle's (:class:`Answers`, computed here, in the grader's process, once for the same cases; the hidden
+cases are drawn for the submission's files, :func:`submission_digest`); a failing
 case is explained by the known mistakes that reproduce it (:func:`judge`), and the exercise's hint names
 a mistake only when it explains every failing case (:func:`diagnose`).  Partial credit: every case is
 worth the same share of the exercise's points, but a case that expects an error (``ValueError`` for an
@@ -13,10 +14,13 @@ on at least one valid input (:func:`credit_errors`): raising is no answer by its
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import tempfile
 import threading
 import traceback
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,8 +77,9 @@ class Raised:
 
 class Answers:
     """The oracle's outputs for one exercise's cases: the expected ones, and what each known mistake of the
-    case's function returns, computed once (on first use) and shared by every submission graded.  ``reveal``:
-    whether the feedback may show expected values (the public cases do; the hidden ones never)."""
+    case's function returns, computed once (on first use) and shared by every submission graded on these
+    cases.  ``reveal``: whether the feedback may show expected values (the public cases do; the hidden ones
+    never)."""
 
     def __init__(self, exercise: Exercise, cases: list[Case], reveal: bool = False):
         self.exercise, self.cases, self.reveal = exercise, cases, reveal
@@ -109,18 +114,35 @@ class Answers:
             return self._variants[i]
 
 
-_CACHE: dict[tuple[str, str], Answers] = {}
+_CACHE: OrderedDict[tuple[str, str, bytes], Answers] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
+#: the answers kept for other submissions' digests (a class hands in many identical files: the stubs, the
+#: solutions), the least recently used dropped first
+CACHE_SIZE = 64
 
 
-def answers_for(exercise: Exercise, kind: str, cases_of) -> Answers:
+def answers_for(exercise: Exercise, kind: str, cases_of, digest: bytes = b"") -> Answers:
     """The shared :class:`Answers` of ``exercise``'s ``kind`` ("public" or "hidden") cases, made from
-    ``cases_of(name)`` the first time."""
+    ``cases_of(name)`` (or ``cases_of(name, digest)`` for a submission's ``digest``) the first time."""
     with _CACHE_LOCK:
-        key = (exercise.name, kind)
+        key = (exercise.name, kind, digest)
         if key not in _CACHE:
-            _CACHE[key] = Answers(exercise, cases_of(exercise.name), reveal=kind == "public")
+            cases = cases_of(exercise.name, digest) if digest else cases_of(exercise.name)
+            _CACHE[key] = Answers(exercise, cases, reveal=kind == "public")
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        _CACHE.move_to_end(key)
         return _CACHE[key]
+
+
+def submission_digest(folder: Path) -> bytes:
+    """SHA-256 of the copied submission in ``folder``: every file the learner's process can import (its
+    exercise file and every other one beside it), names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(path.name), path.name.encode(), len(data)) + data)
+    return digest.digest()
 
 
 def _error_text(error: dict | None) -> str:
@@ -283,11 +305,13 @@ def _denials(exercise: Exercise) -> tuple[dict[str, str], list[str], list[str]]:
     return library, torch, blocked
 
 
-def grade_exercise(exercise: Exercise, submission_dir: Path, answers: Answers, *, timeout: float,
-                   memory_mb: int = 3072, sandbox: Sandbox | None = None) -> ExerciseResult:
+def grade_exercise(exercise: Exercise, submission_dir: Path, answers: Answers | Callable[[bytes], Answers], *,
+                   timeout: float, memory_mb: int = 3072, sandbox: Sandbox | None = None) -> ExerciseResult:
     """Grade ``exercise`` of the submission in ``submission_dir`` on the cases of ``answers``, in ``sandbox``
-    (default: one with no operating-system layer, as the self-check uses).  Never raises for anything the
-    submission does: an error of the grading itself gives 0 points for this exercise with the error's type."""
+    (default: one with no operating-system layer, as the self-check uses).  ``answers``: the cases and
+    their oracle, or a function of the copied files' :func:`submission_digest` that gives them (the hidden
+    cases).  Never raises for anything the submission does: an error of the grading itself gives 0 points
+    for this exercise with the error's type."""
     box = sandbox or Sandbox.create("none", unsafe=True)
     try:
         with box.slot() as user, tempfile.TemporaryDirectory(dir=box.root) as tmp:
@@ -303,7 +327,7 @@ def grade_exercise(exercise: Exercise, submission_dir: Path, answers: Answers, *
             box.close()
 
 
-def _grade(exercise: Exercise, submission_dir: Path, answers: Answers, tmp: Path, box: Sandbox, user, *,
+def _grade(exercise: Exercise, submission_dir: Path, answers, tmp: Path, box: Sandbox, user, *,
            timeout: float, memory_mb: int) -> ExerciseResult:
     zero = ExerciseResult(exercise, 0.0, exercise.points, "", [])
     job_dir = tmp / "job"
@@ -317,6 +341,8 @@ def _grade(exercise: Exercise, submission_dir: Path, answers: Answers, tmp: Path
         return zero
     helpers_first = sorted(refused.items(), key=lambda item: (item[0].startswith("ex"), item[0]))
     notes = "; ".join(f"{name} not copied ({why})" for name, why in helpers_first[:5])
+    if not isinstance(answers, Answers):
+        answers = answers(submission_digest(job_dir / "submission"))
     expected = answers.expected()
     library, torch_names, blocked = _denials(exercise)
     stage_library(job_dir / "lib", {}, source=box.library(exercise.number, library))

@@ -162,7 +162,7 @@ class _Reader:
             if m.endswith(".*") and any(m.split(".")[0] == r.root for r in self.rules):
                 self.add("star", line, f"`from {m[:-2]} import *` is not allowed in this exercise: import the "
                                        f"names you use, so the grader can read them")
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "importlib" for a in node.names):
+        if any(m.split(".")[0] == "importlib" for m in mods):  # ``import importlib``, ``from importlib import ...``
             self.add("importlib", line, "`importlib` is not allowed in an exercise: import modules with plain "
                                         "import statements, so the grader can read them")
 
@@ -172,9 +172,11 @@ class _Reader:
             self.add("getattr", line, f"`getattr(..., {name.value!r})` is not allowed in this exercise: "
                                       f"`{name.value}` is one of its forbidden functions")
         elif not isinstance(name, ast.Constant):
-            target = _resolve(node.args[0], self.aliases) if isinstance(node.args[0], (ast.Name, ast.Attribute)) \
-                else None
-            if target and any(target.split(".")[0] == r.root for r in self.rules):
+            owner = node.args[0]
+            target = _resolve(owner, self.aliases) if isinstance(owner, (ast.Name, ast.Attribute)) else None
+            if isinstance(owner, ast.Name) and owner.id == "__builtins__" and owner.id not in self.aliases:
+                target = "builtins"  # ``getattr(__builtins__, "ex" + "ec")``
+            if target and target.split(".")[0] in {r.root for r in self.rules} | {"builtins"}:
                 self.add("getattr", line, f"`getattr` with a computed name on `{target}` is not allowed: write "
                                           f"the call out")
 

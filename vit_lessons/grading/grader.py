@@ -84,8 +84,8 @@ def grade(submission: Path, *, only: list[str] | None = None, timeout: float = 6
 
     def one(name):
         ex = EXERCISES[name]
-        return grade_exercise(ex, submission, answers_for(ex, "hidden", hidden.cases), timeout=timeout,
-                              memory_mb=memory_mb, sandbox=box)
+        return grade_exercise(ex, submission, lambda digest: answers_for(ex, "hidden", hidden.cases, digest),
+                              timeout=timeout, memory_mb=memory_mb, sandbox=box)
 
     try:
         if jobs == 1:

@@ -60,9 +60,20 @@ def hint(name: str) -> str:
     return MISTAKES[name].hint
 
 
-def numbers_in(text: str) -> set[int]:
-    """The integers written in an error message ("shapes (9,8) (4,8)" -> {9, 8, 4})."""
-    return {int(n) for n in re.findall(r"(?<![\w.])\d+(?![\w.])", text)}
+#: numpy's and torch's messages for two arrays whose shapes do not match where they are combined
+#: element-wise: group 1 holds the shapes
+SHAPE_MISMATCH = re.compile(r"operands could not be broadcast together with (?:remapped )?shapes ([\d\s,()\[\]]{1,120})"
+                            r"|(size of tensor a \(\d+\) must match the size of tensor b \(\d+\))")
+
+
+def mismatched_sizes(text: str) -> set[int]:
+    """The sizes in numpy's or torch's shape-mismatch message ("could not be broadcast together with
+    shapes (9,8) (4,8)" -> {9, 8, 4}); empty for any other message (the numbers a learner's own message
+    writes are no shapes)."""
+    found = SHAPE_MISMATCH.search(text)
+    if not found:
+        return set()
+    return {int(n) for n in re.findall(r"\d+", found.group(1) or found.group(2))}
 
 
 # ---- case-level mistakes: read from the outcome, not computed ---------------------------------------------

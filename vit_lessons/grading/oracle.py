@@ -18,7 +18,7 @@ import numpy as np
 
 import vit_lessons as V
 
-from .mistakes import mistake, numbers_in
+from .mistakes import mismatched_sizes, mistake
 
 STAGES: dict[str, Callable] = {}
 
@@ -117,10 +117,11 @@ def _stride_tokens(case_args) -> set[int]:
 
 def _recognise_stride(case, message: str) -> bool:
     """A model whose tokens come from overlapping windows fails where it adds the (N, D) positions to its
-    (N', D) tokens: the error names N' and N (or N' + 1 and N + 1, with the class token)."""
+    (N', D) tokens: numpy's or torch's shape-mismatch error names N' and N (or N' + 1 and N + 1, with the
+    class token)."""
     if case.func not in ("vit_forward", "vit_forward_cls") or case.expect_error:
         return False
-    numbers = numbers_in(message)
+    numbers = mismatched_sizes(message)
     image, P = case.args[1], case.args[2]
     N = (image.shape[0] // P) * (image.shape[1] // P)
     overlapping = _stride_tokens(case.args)

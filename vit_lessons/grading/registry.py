@@ -197,6 +197,16 @@ def case_mistakes(name: str) -> list[tuple[str, str]]:
     return [(m.name, m.hint) for m in MISTAKES.values() if not m.variants and applies.get(m.name, True)]
 
 
+#: the grader draws every kind of case this many times (the self-check once)
+HIDDEN_REPEAT = 2
+
+
+def graded_case_count(name: str) -> int:
+    """How many cases the grader runs for exercise ``name``: the size of its hidden draw, whatever its values."""
+    ex = exercise(name)
+    return len(ex.cases(np.random.default_rng([PUBLIC_SEED, ex.number, HIDDEN_REPEAT]), HIDDEN_REPEAT))
+
+
 def public_cases(name: str) -> list[Case]:
     """The self-check's cases of exercise ``name``: one draw of each of its kinds of case, every structural
     choice cycling through its values."""

@@ -17,17 +17,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from .engine import ExerciseResult, answers_for, grade_exercise
-from .registry import exercise, find_submission, public_cases
+from .registry import exercise, find_submission, graded_case_count, public_cases
 
+#: what a case's or the exercise's message says when the time limit cut it short
+TIME_OUT = "time limit"
 NOT_A_BOUNDARY = ("(The self-check runs your code in a separate process with time and memory limits: not a security "
                   "boundary. The grader also runs it as another user, inside bubblewrap.)")
 
 
+def time_budget(name: str, timeout: float) -> float:
+    """The self-check's time limit for exercise ``name``: the share of the grader's ``timeout`` (for all its
+    cases together) that its public cases would have there, so that code fast enough here is fast enough in
+    the grader, which runs more cases of the same kinds within its limit."""
+    answers = answers_for(exercise(name), "public", public_cases)
+    return timeout * len(answers.cases) / graded_case_count(name)
+
+
 def run_check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> ExerciseResult:
-    """The public tests of exercise ``name`` on the learner's file; returns the detailed result."""
+    """The public tests of exercise ``name`` on the learner's file, within their share of the grader's time
+    limit ``timeout`` (:func:`time_budget`); returns the detailed result."""
     ex = exercise(name)
     folder = Path(submission) if submission is not None else find_submission()
-    return grade_exercise(ex, folder, answers_for(ex, "public", public_cases), timeout=timeout)
+    return grade_exercise(ex, folder, answers_for(ex, "public", public_cases), timeout=time_budget(name, timeout))
 
 
 def check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> bool:
@@ -36,6 +47,8 @@ def check(name: str, submission: str | Path | None = None, timeout: float = 60.0
     name: one of "patchify", "patch_embedding", "positional_embedding", "attention", "encoder_block",
     "pooling", "vit_forward", "vit_forward_cls", "rollout", "block_backward".
     submission: the folder holding ``exNN_name.py`` (default: ``exercises/`` of the repository).
+    timeout: the grader's time limit for the exercise, in seconds (the self-check's public tests get their
+    share of it, :func:`time_budget`).
     """
     result = run_check(name, submission, timeout)
     ex = result.exercise
@@ -53,6 +66,10 @@ def check(name: str, submission: str | Path | None = None, timeout: float = 60.0
                   f"{case.label}: {case.message}")
     if result.hint:
         print(f"Hint: {result.hint}")
+    if any(TIME_OUT in case.message for case in result.cases) or TIME_OUT in result.verdict:
+        print(f"Time: the self-check gives its {len(result.cases)} public tests {time_budget(name, timeout):.0f} s, "
+              f"their share of the grader's {timeout:g} s for its {graded_case_count(name)} tests of the same "
+              f"kinds: make your code faster (a Python loop over pixels, tokens or heads?).")
     if result.stdout.strip() and not result.passed:
         print("Your code printed:\n" + "\n".join(result.stdout.strip().splitlines()[:20]))
     print(NOT_A_BOUNDARY)
