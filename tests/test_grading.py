@@ -115,6 +115,22 @@ def test_self_check_from_the_shell_times_out_an_endless_loop(tmp_path):
                            str(folder), "--timeout", "3"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert time.monotonic() - start < 3 + 15
     assert proc.returncode == 1 and "time limit" in proc.stdout
+    assert "their share of the grader's 3 s for its 22 tests" in proc.stdout
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_the_self_check_gives_its_tests_their_share_of_the_grader_s_time(name):
+    """The grader runs every kind of case twice within one time limit: code fast enough for the self-check's
+    budget is fast enough there (a correct file taking 41 s for its 8 public tests once had "Well done", then
+    timed out in the grader)."""
+    from vit_lessons.grading import hidden
+    from vit_lessons.grading.registry import graded_case_count, public_cases
+    from vit_lessons.grading.selfcheck import time_budget
+
+    graded = len(hidden.cases(name))
+    assert graded_case_count(name) == graded == len(hidden.cases(name, b"any submission"))
+    assert time_budget(name, 60) == pytest.approx(60 * len(public_cases(name)) / graded)
+    assert time_budget(name, 60) <= 30.5
 
 
 def test_star_imports_of_a_forbidden_package_are_refused():

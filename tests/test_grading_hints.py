@@ -12,13 +12,14 @@ the hidden draws take, at every place a generator draws one.
 import hashlib
 import itertools
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy.special import erf
 
 from vit_lessons.grading import hidden
-from vit_lessons.grading.diagnostics import compare, pair, share
+from vit_lessons.grading.diagnostics import compare, near, pair, share
 from vit_lessons.grading.draws import recording
 from vit_lessons.grading.engine import Answers, CaseResult, Raised, answers_for, diagnose, judge
 from vit_lessons.grading.mistakes import MISTAKES, describe, hint
@@ -132,6 +133,40 @@ def test_a_property_that_exactly_the_failing_cases_share_is_named():
     text, named = diagnose(cases, results)
     assert named == ["batch=batched&dtype=float64"] and "with a batch axis and in float64" in text
 
+
+
+def test_the_float64_advice_speaks_of_precision_only_when_the_differences_are_rounding_sized():
+    """Every float64 test failing says "checked to 1e-8 ... float32 mixed in" only when the failures are of
+    float32 rounding's size; a reshape bug that float32 tests happen to pass is not a precision problem."""
+    cases = [Case("f", (), name, meta={"dtype": dtype}) for name, dtype in
+             (("a", "float32"), ("b", "float64"), ("c", "float32"), ("d", "float64"))]
+    large = [_result(True), _result(False), _result(True), _result(False)]
+    text, named = diagnose(cases, large)
+    assert named == ["dtype=float64"] and "larger than float32 rounding" in text and "1e-8" not in text
+    rounding = [_result(True), replace(_result(False), near=True), _result(True), replace(_result(False), near=True)]
+    text, named = diagnose(cases, rounding)
+    assert "Float64 is checked to 1e-8" in text and "larger than" not in text
+    # what tells them apart: a float32 computation is near, an order of axes gone wrong is not
+    rng = np.random.default_rng(0)
+    exact = rng.standard_normal((4, 6)) * 30
+    assert near(exact.astype(np.float32).astype(np.float64), exact)
+    assert near((exact.astype(np.float32), {"k": exact * (1 + 1e-4)}), (exact.astype(np.float32), {"k": exact}))
+    assert not near(exact.reshape(6, 4).T.reshape(4, 6), exact) and not near(exact[::-1], exact)
+    assert not near(exact.reshape(6, 4), exact) and not near([exact], (exact,)) and not near(None, exact)
+
+
+def test_one_error_raised_by_every_failing_test_is_the_hint_not_a_mistake_of_a_few():
+    """A missing helper module: every test raises ModuleNotFoundError; that the two tests due to raise
+    ValueError raised something else is no diagnosis."""
+    cases = [Case("f", (), f"case {i}") for i in range(5)]
+    error = "ModuleNotFoundError: No module named 'ex05_encoder_block' (at ex08_vit_forward_cls.py:20)"
+    results = [CaseResult(f"case {i}", False, f"raised {error}", error=error) for i in range(3)] + \
+        [CaseResult(f"case {i}", False, f"should raise ValueError for these inputs; it raised {error}",
+                    frozenset({"wrong_error"}), frozenset({"wrong_error"}), error=error) for i in (3, 4)]
+    text, named = diagnose(cases, results)
+    assert text == f"every failing test raises the same error: {error}" and named == []
+    results[0] = CaseResult("case 0", False, "raised KeyError: 'x'", error="KeyError: 'x'")
+    assert diagnose(cases, results)[0].startswith("In 2 of 5 failing tests:")
 
 def test_numbers_are_printed_with_the_digits_their_difference_needs():
     assert pair(-0.4328631, -0.4328627) == ("-0.4328631", "-0.4328627")

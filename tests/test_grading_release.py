@@ -46,3 +46,29 @@ def test_strip_solutions_drops_only_solution_boxes():
     out = strip_solutions(text)
     assert "solutions/" not in out and "write it" in out
     assert out.endswith("::::\n:::{dropdown} More\nkept\n:::\nend\n")
+
+
+def test_the_bundle_holds_every_file_its_book_names_and_a_learner_s_readme(tmp_path):
+    """The bundle's book builds: every file its configuration, its table of contents and its chapters'
+    includes name is in it (a missing bibliography fails a build with --warningiserror).  Its README leaves
+    out what only instructors and maintainers run."""
+    import re
+
+    import yaml
+
+    out = tmp_path / "bundle"
+    release(out)
+    config = yaml.safe_load((out / "_config.yml").read_text())
+    named = list(config.get("bibtex_bibfiles", []))
+    toc = (out / "_toc.yml").read_text()
+    named += [next((f"{f}{s}" for s in ("", ".md", ".ipynb") if (out / f"{f}{s}").is_file()), f)
+              for f in re.findall(r"file:\s*(\S+)", toc) + re.findall(r"^root:\s*(\S+)", toc, re.M)]
+    for chapter in (out / "book").glob("*.md"):
+        named += [str((chapter.parent / f).resolve().relative_to(out.resolve()))
+                  for f in re.findall(r"\{(?:literalinclude|include|image|figure)\}`?\s+(\S+)", chapter.read_text())]
+    assert len(named) > 20 and "references.bib" in named
+    assert [f for f in named if not (out / f).is_file()] == []
+    readme = (out / "README.md").read_text()
+    assert 'check("vit_forward")' in readme and "jupyter-book build" in readme
+    assert "Instructors grade" not in readme and "python -m pytest" not in readme and "instructor -->" not in readme
+    assert "Instructors grade" in (REPO / "README.md").read_text()

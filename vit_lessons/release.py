@@ -3,7 +3,9 @@
 The bundle holds the book's sources (``_config.yml``, ``_toc.yml``, ``book/``, the build's extension
 ``_ext/``), the ``vit_lessons`` package WITHOUT the grader's hidden tests (``vit_lessons/grading/hidden/``),
 the exercise stubs (``exercises/``, with the public self-checks of ``vit_lessons.grading``), ``README.md``,
-``LICENSE``, ``requirements*.txt`` and ``pyproject.toml``.  The chapters' solution boxes (dropdowns that
+``LICENSE``, ``references.bib``, ``requirements*.txt`` and ``pyproject.toml``; its ``README.md`` leaves out the
+parts for instructors and maintainers (between ``<!-- instructor -->`` and ``<!-- /instructor -->``: the
+tests, grading, Gradescope, this command).  The chapters' solution boxes (dropdowns that
 include ``solutions/``) are taken out of the bundle's copy of the book.  It never holds ``solutions/`` or the
 hidden tests; ``tests/test_grading_release.py`` proves both absences.  OUT_DIR must not exist yet, or be empty.
 """
@@ -11,13 +13,16 @@ hidden tests; ``tests/test_grading_release.py`` proves both absences.  OUT_DIR m
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = ("_config.yml", "_toc.yml", "README.md", "requirements.txt", "requirements-dev.txt", "pyproject.toml",
-         "LICENSE")
+FILES = ("_config.yml", "_toc.yml", "README.md", "references.bib", "requirements.txt", "requirements-dev.txt",
+         "pyproject.toml", "LICENSE")
+#: the README's parts for instructors and maintainers, left out of the learner's copy
+INSTRUCTOR_ONLY = re.compile(r"<!-- instructor -->\n.*?<!-- /instructor -->\n", re.S)
 DIRS = ("book", "_ext", "vit_lessons", "exercises")
 #: never copied, wherever they appear
 EXCLUDED_DIRS = {"hidden", "__pycache__", "_build", ".ipynb_checkpoints", "solutions", ".pytest_cache"}
@@ -67,6 +72,7 @@ def release(out_dir: Path, repo: Path = REPO) -> list[Path]:
             shutil.copytree(repo / name, out_dir / name, ignore=_ignore)
     for chapter in (out_dir / "book").glob("*.md"):
         chapter.write_text(strip_solutions(chapter.read_text()))
+    (out_dir / "README.md").write_text(INSTRUCTOR_ONLY.sub("", (repo / "README.md").read_text()))
     leaked = [p for p in out_dir.rglob("*") if p.name in ("solutions", "hidden")]
     leaked += [p for p in (out_dir / "book").glob("*.md") if "../solutions/" in p.read_text()]
     if leaked:

@@ -205,6 +205,26 @@ def distance(got, ref) -> float:
     return float(scaled.max()) if scaled.size else 0.0
 
 
+#: a difference over this share of the result's largest entry is no matter of precision
+FAR = 1e-2
+
+
+def near(got, ref) -> bool:
+    """Whether ``got`` fits ``ref`` (same structure, shapes, float arrays) and is off by no more than FAR times
+    the largest |entry| of each of its arrays: what a lower precision could explain, not a wrong formula."""
+    if isinstance(ref, tuple | list | dict):
+        if type(got) is not type(ref) or len(got) != len(ref):
+            return False
+        pairs = zip(got, ref, strict=True) if not isinstance(ref, dict) else ((got.get(k), r) for k, r in ref.items())
+        return all(near(g, r) for g, r in pairs)
+    if not isinstance(got, np.ndarray) or not isinstance(ref, np.ndarray) or got.shape != ref.shape \
+            or got.dtype.kind != "f" or ref.dtype.kind != "f" or not np.all(np.isfinite(got)):
+        return False
+    with np.errstate(all="ignore"):
+        scale = float(np.abs(ref).max(initial=0.0)) or 1.0
+        return float(np.abs(got.astype(np.float64) - ref).max(initial=0.0)) <= FAR * scale
+
+
 def matches(got, ref) -> bool:
     """True when ``got`` equals ``ref`` within the tolerance."""
     return distance(got, ref) <= 1.0

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import compare, lowered, matches
+from .diagnostics import compare, lowered, matches, near
 from .mistakes import MISTAKES, hint
 from .oracle import CORRECT, Stages
-from .properties import property_hint
+from .properties import BEYOND_ROUNDING, property_hint
 from .registry import Case, Exercise
 from .sandbox import Outcome, Sandbox, run_cases, write_job
 from .staging import copy_submission, stage_library
@@ -50,6 +50,8 @@ class CaseResult:
     explained: frozenset[str] = frozenset()
     confirmed: frozenset[str] = frozenset()
     withheld: bool = False  # the right error, not credited: the function answers no valid input correctly
+    error: str = ""  # the error the learner's function raised ("ModuleNotFoundError: No module named ...")
+    near: bool = False  # a wrong value within what a lower precision could explain (diagnostics.near)
 
 
 @dataclass
@@ -249,7 +251,7 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
         if outcome.status == "error":
             return CaseResult(case.label, False, f"should raise {case.expect_error} for these inputs; it raised "
                                                  f"{_error_text(error)}", frozenset({"wrong_error"}),
-                              frozenset({"wrong_error"}))
+                              frozenset({"wrong_error"}), error=_error_text(error))
         return CaseResult(case.label, False, f"should raise {case.expect_error} for these inputs; it returned a "
                                              f"value", frozenset({"no_value_error"}), frozenset({"no_value_error"}))
     if outcome.status == "error":
@@ -259,7 +261,7 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
             return CaseResult(case.label, False, "ran out of memory (the memory limit): a far too large array?")
         explained, confirmed = _explain_error(answers, i, error)
         return CaseResult(case.label, False, f"raised {_error_text(error)}", frozenset(explained),
-                          frozenset(confirmed))
+                          frozenset(confirmed), error=_error_text(error))
     sent = _sent_note(outcome.value, expected)
     if sent:  # a dtype the learner's process had to convert is never the one due (the docstrings' dtype contract)
         return CaseResult(case.label, False, f"{sent}: another dtype than the one due fails the test",
@@ -275,7 +277,8 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome, expected, answers: A
             message += PRECISION[problem]
     if problem:
         found.add(problem)
-    return CaseResult(case.label, False, message, frozenset(found), frozenset(found))
+    return CaseResult(case.label, False, message, frozenset(found), frozenset(found),
+                      near=near(outcome.value, expected))
 
 
 #: what the per-test message adds for a float64 result off by float32-sized differences only
@@ -410,9 +413,9 @@ def diagnose(cases: list[Case], results: list[CaseResult], advice: dict | None =
     """(the exercise's hint, the known mistakes or properties it names).  A mistake is named alone only when
     it explains every failing case (and reproduces at least one positively); else the property that exactly
     the failing cases share, or each of the few that do (:func:`vit_lessons.grading.properties.property_hint`,
-    with the exercise's ``advice``); else the mistake explaining most failing cases is named with its count
-    ("in 3 of 4 failing tests"); else the first failing case is shown with its inputs and its largest
-    difference."""
+    with the exercise's ``advice``); else the one error every failing case raised; else the mistake explaining
+    most failing cases is named with its count ("in 3 of 4 failing tests"); else the first failing case is
+    shown with its inputs and its largest difference."""
     failing = [i for i, r in enumerate(results) if not r.passed and not r.withheld] or \
         [i for i, r in enumerate(results) if not r.passed]  # a withheld error fails for the others' sake
     n = len(failing)
@@ -430,9 +433,13 @@ def diagnose(cases: list[Case], results: list[CaseResult], advice: dict | None =
         if len(top) == 1:
             return hint(top[0]), top
         return "One of these explains every failing test: " + " Or: ".join(hint(m) for m in top[:3]), top[:3]
-    shared = property_hint(cases, failing, advice)
+    rounding = all(results[i].near for i in failing)  # no failure a precision could not explain
+    shared = property_hint(cases, failing, advice if rounding else {**BEYOND_ROUNDING, **(advice or {})})
     if shared:
         return shared
+    raised = {results[i].error for i in failing}
+    if len(raised) == 1 and "" not in raised:  # one error everywhere: that is the story, whatever explains a few
+        return f"every failing test raises the same error: {raised.pop()}", []
     partial = sorted((m for m in cover if sure[m]), key=lambda m: (-len(cover[m]), -len(sure[m])))
     if partial:
         name = partial[0]

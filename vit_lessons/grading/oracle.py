@@ -396,8 +396,9 @@ mistake("mean_over_features", "You average over the feature axis: average over t
         variants=({"pool": _pool_variant("features")}, {"pool": _pool_variant("patch_features")}))
 mistake("cls_in_mean", "Your mean includes the class token: average only the patch tokens, x[..., 1:, :] (the rows "
         "after the num_prefix_tokens prefix).", pool=_pool_variant("all_tokens"))
-mistake("cls_instead_of_mean", "You take token 0 where the mean over the patch tokens was asked: a mean-pooled model "
-        "has no class token (token 0 is the top-left patch), so average the patch tokens.",
+mistake("cls_instead_of_mean", "With mode='mean' you return token 0 (the class token, or in a model without one the "
+        "top-left patch): mean pooling averages the patch tokens, the rows after the num_prefix_tokens prefix, "
+        "whatever the prefix.",
         pool=lambda z, mode, prefix: z[..., 0, :] if mode == "mean" else _pool_variant("mean")(z, mode, prefix))
 mistake("mean_instead_of_cls", "You average the patch tokens where the class token was asked: return token 0 after "
         "the final LayerNorm.", pool=lambda z, mode, prefix: z[..., 1:, :].mean(axis=-2) if mode == "cls"

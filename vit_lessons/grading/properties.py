@@ -70,6 +70,12 @@ ADVICE = {
                           "unless given dtype=x.dtype).",
 }
 
+#: the advice for the float64 tests when they fail by more than float32 rounding (ADVICE's is about precision)
+BEYOND_ROUNDING = {("dtype", "float64"): "their differences are larger than float32 rounding, so precision is not "
+                                         "the cause: the float32 tests may pass by chance (an order of axes that is "
+                                         "wrong can be right on some shapes); follow the first failing test through "
+                                         "your steps."}
+
 
 @dataclass(frozen=True)
 class Part:
