@@ -12,8 +12,10 @@ import html
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -103,8 +105,9 @@ def test_grades_csv_equals_grading_each_student_alone(graded, alone):
     _, out, proc = graded
     results, _ = alone
     rows = read_csv(out / "grades.csv")
-    assert rows[0] == ["student", *(f"{EXERCISES[n].number:02d} {n}" for n in ONLY), "total"]
-    by_id = {r[0]: r[1:] for r in rows[1:]}
+    assert rows[0] == ["student", *(f"{EXERCISES[n].number:02d} {n}" for n in ONLY), "total", "not graded"]
+    assert all(r[-1] == "" for r in rows[1:])
+    by_id = {r[0]: r[1:-1] for r in rows[1:]}
     assert sorted(by_id) == sorted([*CLASS, "s02"])  # the folder that is no student id is not a row
     for student, res in results.items():
         alone_row = [f"{r.score:g}" for r in res] + [f"{sum(r.score for r in res):g}"]
@@ -197,11 +200,11 @@ def test_a_zip_of_the_class_is_extracted_safely_and_grades_alike(tmp_path):
         zf.writestr("export/cat/ex06_pooling.py", b"#" * (50 << 20))  # 50 MB of comment, a few kB zipped
     out = tmp_path / "out"
     summary = classroom.grade_class(archive, out, jobs=2, only=["pooling"], progress=False)
-    assert "2 graded" in summary, summary
+    assert "3 graded" in summary, summary
     rows = {r[0]: r[1:] for r in read_csv(out / "grades.csv")[1:]}
-    assert sorted(rows) == ["ann", "cat"]  # ben's only file was a link: no folder, no row
+    assert sorted(rows) == ["ann", "ben", "cat"]  # ben's only file was a link: not extracted, ben graded 0
     [alone] = grade(root / "ann", only=["pooling"])
-    assert rows["ann"] == [f"{alone.score:g}"] * 2
+    assert rows["ann"] == [f"{alone.score:g}"] * 2 + [""] and rows["ben"] == ["0", "0", ""]
     cat = json.loads((out / "cat" / "results.json").read_text())
     assert "bytes (at most 1000000)" in cat["tests"][0]["output"]
     assert not (tmp_path / "evil.py").exists() and not any(p.is_symlink() for p in out.rglob("*"))
@@ -221,9 +224,11 @@ def test_one_student_s_failure_never_stops_the_class(tmp_path, monkeypatch):
 
     monkeypatch.setattr(classroom, "grade", grade_or_fail)
     summary = classroom.grade_class(root, tmp_path / "out", jobs=2, only=["pooling"], progress=False)
-    assert "2 graded" in summary and "1 failed" in summary
+    assert "2 graded" in summary and "1 failed" in summary and summary.exit_status == 1
     rows = {r[0]: r[1:] for r in read_csv(tmp_path / "out" / "grades.csv")[1:]}
-    assert rows == {"amy": ["10", "10"], "bea": ["", ""], "cid": ["10", "10"]}
+    assert rows == {"amy": ["10", "10", ""], "bea": ["", "", "The autograder could not grade this submission: "
+                                                             "RuntimeError: a failure while grading bea"],
+                    "cid": ["10", "10", ""]}
     bea = json.loads((tmp_path / "out" / "bea" / "results.json").read_text())
     assert bea["tests"][-1]["name"] == "Autograder failed"
     assert "a failure while grading bea" in (tmp_path / "out" / "report.html").read_text()
@@ -248,3 +253,209 @@ def test_students_cannot_read_each_other_s_jobs(tmp_path):
         assert isolation.probe(second, [], [job / "job.json", job]) is None
     finally:
         box.close()
+
+
+# ---- the same students from a folder and from a zip ------------------------------------------------------------
+def _odd_class(root):
+    """A class with a folder that is no student id, accents composed and decomposed, an empty folder and a
+    student whose files all sit in a sub-folder."""
+    root.mkdir()
+    for student in ("ann", "józef", "zoe\u0301"):  # "zoé" as macOS writes it
+        (root / student).mkdir()
+        shutil.copy(REPO / "solutions" / "ex06_pooling.py", root / student)
+    (root / "john doe").mkdir()
+    shutil.copy(REPO / "solutions" / "ex06_pooling.py", root / "john doe")
+    (root / "empty").mkdir()
+    (root / "deep" / "sub").mkdir(parents=True)
+    shutil.copy(REPO / "solutions" / "ex06_pooling.py", root / "deep" / "sub")
+    return root
+
+
+def _zip_of(root, archive):
+    """The class zipped as Info-ZIP does with LANG=C: a wrapping folder, non-ASCII names as raw UTF-8 bytes
+    without the zip's UTF-8 flag (for "józef"), macOS's metadata and a hidden file."""
+    raw = "józef".encode()
+    stand_in = "jQQzef"  # as long as józef in UTF-8: replaced by its bytes once written
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(root.rglob("*")):
+            name = "export/" + path.relative_to(root).as_posix().replace("józef", stand_in)
+            if path.is_dir():
+                zf.writestr(name + "/", b"")
+            else:
+                zf.write(path, name)
+        zf.writestr("__MACOSX/export/ann/._ex06_pooling.py", b"\0\5\26\7")
+        zf.writestr("export/.DS_Store", b"\0")
+    data = archive.read_bytes()
+    assert data.count(stand_in.encode()) == 4  # local and central headers of the folder and of the file
+    archive.write_bytes(data.replace(stand_in.encode(), raw))
+    with zipfile.ZipFile(archive) as zf:
+        assert any("j├│zef" in i.filename and not i.flag_bits & 0x800 for i in zf.infolist())
+
+
+def test_a_zip_lists_the_same_students_as_its_folder(tmp_path):
+    root = _odd_class(tmp_path / "submissions")
+    _zip_of(root, tmp_path / "class.zip")
+    expected = [["ann", "10", "10", ""], ["deep", "0", "0", ""], ["empty", "0", "0", ""],
+                ["józef", "10", "10", ""], ["zoé", "10", "10", ""]]
+    for source in (root, tmp_path / "class.zip"):
+        out = tmp_path / f"out-{source.suffix or 'folder'}"
+        summary = classroom.grade_class(source, out, jobs=2, only=["pooling"], progress=False)
+        assert summary.splitlines()[0].startswith("6 students: 5 graded, 0 unchanged since the last run, 0 failed, "
+                                                  "1 refused"), (source, summary)
+        assert "not graded: john doe: the folder name 'john doe' is not a student id" in summary, summary
+        assert read_csv(out / "grades.csv")[1:] == expected, source
+        report = (out / "report.html").read_text()
+        not_graded = report[report.index("<h2>Not graded</h2>"):report.index("<h2>Students</h2>")]
+        assert "<td>john doe</td><td>the folder name" in not_graded
+        assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [r[0] for r in expected]
+
+
+def test_zip_names_are_read_as_their_maker_meant_them():
+    info = zipfile.ZipInfo("jĂłzef/ex06_pooling.py")  # any cp437 text that is no UTF-8 stays as read
+    assert classroom.entry_name(info) == "jĂłzef/ex06_pooling.py"
+    info = zipfile.ZipInfo("j\u251c\u2502zef\\ex06_pooling.py")  # raw UTF-8 without the flag, a Windows separator
+    assert classroom.entry_name(info) == "józef/ex06_pooling.py"
+    info.flag_bits |= 0x800  # flagged UTF-8: as zipfile read it
+    info.filename = "j\u251c\u2502zef/ex06_pooling.py"
+    assert classroom.entry_name(info) == "j\u251c\u2502zef/ex06_pooling.py"
+
+
+def test_the_same_id_twice_and_the_grader_s_own_file_names_are_refused(tmp_path):
+    root = tmp_path / "submissions"
+    root.mkdir()
+    for name in ("zoé", "zoe\u0301", "report.html"):
+        (root / name).mkdir()
+    students = classroom.collect(root)
+    assert [(s.id, s.problem is None) for s in students] == [("report.html", False), ("zoé", True),
+                                                              ("zo\\xe9", False)]
+    assert "second folder with the same student id" in students[2].problem
+    assert "a file the grader writes" in students[0].problem
+
+
+# ---- settings ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--timeout", "0", "expected a number of seconds > 0"), ("--timeout", "-5", "expected a number of seconds > 0"),
+    ("--timeout", "nan", "expected a number of seconds > 0"), ("--timeout", "inf", "expected a number of seconds"),
+    ("--memory", "-1", "expected a whole number of megabytes > 0"), ("--memory", "0", "expected a whole number"),
+    ("--jobs", "-1", "expected a whole number from 1 to"), ("--jobs", "1000", "expected a whole number from 1 to"),
+])
+def test_bad_settings_are_refused_naming_the_flag(flag, value, expected, capsys, tmp_path):
+    from vit_lessons.grade import _parser
+
+    with pytest.raises(SystemExit) as stop:
+        _parser().parse_args(["--class", str(tmp_path), "--out", str(tmp_path / "out"), f"{flag}={value}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {flag} {value}: {expected}" in err, err
+
+
+def test_jobs_are_capped_and_zero_means_one_per_core():
+    from vit_lessons.grade import _parser
+    from vit_lessons.grading.grader import cores, max_jobs
+
+    assert max_jobs() == min(32, 4 * cores())
+    assert _parser().parse_args(["--jobs", str(max_jobs())]).jobs == max_jobs()
+    assert _parser().parse_args(["--jobs", "0"]).jobs == 0
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--jobs", str(max_jobs() + 1)])
+
+
+@pytest.mark.parametrize("setting, value", [("timeout", 0), ("timeout", float("nan")), ("timeout", float("inf")),
+                                            ("timeout", -5), ("memory_mb", 0), ("memory_mb", -1), ("jobs", -1),
+                                            ("jobs", 1000)])
+def test_the_python_api_refuses_bad_settings(setting, value, tmp_path):
+    """Checked before anything else (here a missing class folder)."""
+    with pytest.raises(ValueError, match=f"^{setting}={value!r}: expected"):
+        classroom.grade_class(tmp_path / "missing", tmp_path / "out", **{setting: value})
+    with pytest.raises(ValueError, match=f"^{setting}={value!r}: expected"):
+        grade(tmp_path / "missing", only=["pooling"], **{setting: value})
+
+
+def test_out_inside_the_class_folder_is_refused(tmp_path):
+    root = tmp_path / "submissions"
+    root.mkdir()
+    (tmp_path / "link").symlink_to(root)
+    for out in (root / "out", root, tmp_path / "link" / "results"):
+        with pytest.raises(ValueError, match="inside the class folder"):
+            classroom.grade_class(root, out, only=["pooling"], progress=False)
+        assert not out.exists() or out == root
+
+
+def test_operator_mistakes_are_one_line_with_exit_status_2(tmp_path):
+    not_a_zip = tmp_path / "class.zip"
+    not_a_zip.write_text("not a zip\n")
+    for args in (["--class", str(tmp_path / "nope"), "--out", str(tmp_path / "out")],
+                 ["--class", str(not_a_zip), "--out", str(tmp_path / "out")], [],
+                 ["--class", str(tmp_path), "--submission", str(tmp_path)]):
+        proc = subprocess.run([sys.executable, "-m", "vit_lessons.grade", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.strip(), (args, proc.stderr)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert ("expected a folder or a .zip" in last or "not a folder" in last or "not allowed with" in last), last
+
+
+# ---- a grader's failure, an interruption ---------------------------------------------------------------------
+def test_a_grader_failure_is_a_failed_student_graded_again_next_time(tmp_path, monkeypatch):
+    from vit_lessons.grading import engine
+
+    root = tmp_path / "submissions"
+    root.mkdir()
+    for student in ("amy", "bea"):
+        write_student(root / student, {})
+    real = engine._grade
+
+    def fail_for_bea(exercise, submission_dir, *args, **kwargs):
+        if submission_dir.name == "bea":
+            raise ValueError("filedescriptor out of range in select()")
+        return real(exercise, submission_dir, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_grade", fail_for_bea)
+    out = tmp_path / "out"
+    summary = classroom.grade_class(root, out, jobs=2, only=["pooling"], progress=False)
+    assert summary.splitlines()[0].startswith("2 students: 1 graded, 0 unchanged since the last run, 1 failed")
+    assert summary.exit_status == 1
+    assert "not graded: bea: the grader failed on pooling (ValueError)" in summary, summary
+    rows = {r[0]: r[1:] for r in read_csv(out / "grades.csv")[1:]}
+    assert rows["amy"] == ["10", "10", ""] and rows["bea"][:2] == ["", ""] and "grader failed" in rows["bea"][2]
+    report = (out / "report.html").read_text()
+    assert "<tr><td>bea</td><td colspan='2'>not graded</td></tr>" in report
+    monkeypatch.setattr(engine, "_grade", real)
+    again = classroom.grade_class(root, out, jobs=2, only=["pooling"], progress=False)
+    assert again.splitlines()[0].startswith("2 students: 1 graded, 1 unchanged since the last run, 0 failed")
+    assert again.exit_status == 0
+    assert {r[0]: r[1:] for r in read_csv(out / "grades.csv")[1:]}["bea"] == ["10", "10", ""]
+
+
+def test_ctrl_c_stops_the_class_and_writes_what_is_done(tmp_path):
+    root = tmp_path / "submissions"
+    root.mkdir()
+    students = [f"s{i}" for i in range(6)]
+    for student in students:
+        write_student(root / student, {})
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vit_lessons.grade", "--class", str(root), "--out", str(out), "--jobs", "1",
+               "--only", "pooling", "--only", "patchify", "--no-progress"]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(out.glob("*/summary.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
+    rows = {r[0]: r[1:] for r in read_csv(out / "grades.csv")[1:]}
+    assert sorted(rows) == students
+    done = [s for s in students if rows[s][-1] == ""]
+    assert 1 <= len(done) < len(students), rows
+    assert all(rows[s] == ["10", "10", "20", ""] for s in done)
+    assert all(rows[s][:3] == ["", "", ""] and rows[s][3].startswith("interrupted") for s in students
+               if s not in done)
+    assert stdout.strip().splitlines()[-1] == (f"interrupted: {len(done)} of {len(students)} graded; run the same "
+                                               f"command again to go on")
+    assert "interrupted" in (out / "report.html").read_text()
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{len(students) - len(done)} graded, {len(done)} unchanged since the last run" in again.stdout
+    assert all(r[1:] == ["10", "10", "20", ""] for r in read_csv(out / "grades.csv")[1:])

@@ -13,48 +13,127 @@ its own limited process behind the layers available here (``vit_lessons/grading/
 a dedicated unprivileged user and/or bubblewrap's namespaces; as root with neither, the grader refuses
 unless ``--unsafe-no-sandbox``.  ``--sandbox`` (default: the environment variable ``VIT_LESSONS_SANDBOX``,
 else "auto") names the layers that must be in force.  ``--jobs``: learner processes at a time (default:
-the number of cores).
+the number of cores; 0 is the same; at most 4 per core and never more than 32).
 Exit status 0 whenever grading ran, whatever the score; 2 when the grader itself could not run (for one
-submission a valid results.json with an "Autograder failed" entry is still written).
+submission a valid results.json with an "Autograder failed" entry is still written); with ``--class``, 1
+when a student could not be graded (the grader failed: the next run grades them again) and 130 when
+interrupted (Ctrl-C: grades.csv and report.html are written for the students graded so far, and the same
+command goes on from there).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from .grading.grader import REPO, check_names, cores, grade, load_hidden, results_document, secrets, table
+from .grading.grader import (
+    JOBS_CEILING,
+    JOBS_PER_CORE,
+    MAX_TIMEOUT,
+    REPO,
+    check_names,
+    cores,
+    grade,
+    load_hidden,
+    max_jobs,
+    results_document,
+    secrets,
+    table,
+    why_not_jobs,
+    why_not_memory,
+    why_not_timeout,
+)
 from .grading.gradescope import results_json, write_atomic
+from .grading.isolation import SandboxUnavailable
 from .grading.registry import EXERCISES
 
 __all__ = ["REPO", "grade", "load_hidden", "main", "secrets", "table"]
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    problem = why_not_timeout(value) if value is not None else "expected a number of seconds"
+    if problem:
+        raise argparse.ArgumentTypeError(f"--timeout {text}: {problem}")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    problem = why_not_memory(value) if value is not None else "expected a whole number of megabytes > 0"
+    if problem:
+        raise argparse.ArgumentTypeError(f"--memory {text}: {problem}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    problem = why_not_jobs(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"--jobs {text}: {problem}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # "--timeout 0: expected ...", not "argument --timeout: --timeout 0: ..."
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {re.sub(r'^argument [^:]+: (?=--)', '', message)}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vit_lessons.grade", description=__doc__.splitlines()[0])
-    parser.add_argument("--submission", type=Path, default=Path("exercises"), help="folder with exNN_*.py")
+    parser = _Parser(prog="python -m vit_lessons.grade", description=__doc__.splitlines()[0])
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--submission", type=Path, default=Path("exercises"), help="folder with exNN_*.py")
     parser.add_argument("--results", type=Path, default=None, help="where to write Gradescope's results.json")
-    parser.add_argument("--class", dest="klass", type=Path, default=None, metavar="SUBMISSIONS",
-                        help="grade a class: a folder (or .zip) of one sub-folder per student")
+    what.add_argument("--class", dest="klass", type=Path, default=None, metavar="SUBMISSIONS",
+                      help="grade a class: a folder (or .zip) of one sub-folder per student")
     parser.add_argument("--out", type=Path, default=None, help="with --class: where grades.csv, report.html and "
-                                                               "each student's results.json go")
+                                                               "each student's results.json go (outside SUBMISSIONS)")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help=f"grade only this exercise (repeatable): {', '.join(EXERCISES)}")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per exercise (wall clock)")
-    parser.add_argument("--memory", type=int, default=3072, help="address-space limit per learner process, MB")
+    parser.add_argument("--timeout", type=_seconds, default=60.0,
+                        help=f"seconds per exercise (wall clock; > 0, at most {MAX_TIMEOUT:g})")
+    parser.add_argument("--memory", type=_megabytes, default=3072,
+                        help="address-space limit per learner process, MB (> 0)")
     parser.add_argument("--solutions", type=Path, default=None, help="reference solutions to keep from the "
                                                                      "learner (default: solutions/)")
-    parser.add_argument("--jobs", type=int, default=None, help="learner processes at a time (default: cores)")
+    parser.add_argument("--jobs", type=_jobs, default=None,
+                        help=f"learner processes at a time (default or 0: one per core; at most {JOBS_PER_CORE} "
+                             f"per core and {JOBS_CEILING} in all: {max_jobs()} here)")
     parser.add_argument("--sandbox", default=os.environ.get("VIT_LESSONS_SANDBOX", "auto"),
                         help="layers that must be in force: auto (all available), user, bwrap, user,bwrap, none")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="as root, grade even when no operating-system layer is available")
     parser.add_argument("--no-progress", action="store_true", help="with --class: no progress bar")
     return parser
+
+
+#: errors of the operator's (a path, a setting, a missing layer): said in one line, without a traceback
+OPERATOR_ERRORS = (ValueError, OSError, SandboxUnavailable)
+INTERRUPTED = 130
+
+
+def _say(what: str, exc: BaseException) -> str:
+    """The error said on stderr: one line for the operator's mistakes, with the traceback for the grader's."""
+    message = f"{what}: {type(exc).__name__}: {exc}"
+    print(message, file=sys.stderr)
+    if not isinstance(exc, OPERATOR_ERRORS):
+        traceback.print_exc()
+    return message
 
 
 def _grade_class(args) -> int:
@@ -67,12 +146,14 @@ def _grade_class(args) -> int:
         summary = grade_class(args.klass, args.out, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory,
                               sandbox=args.sandbox, unsafe=args.unsafe_no_sandbox, solutions=args.solutions,
                               only=args.only, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("interrupted before any student was graded; run the same command again to go on", file=sys.stderr)
+        return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - said plainly, exit status 2
-        print(f"The class could not be graded: {type(exc).__name__}: {exc}", file=sys.stderr)
-        traceback.print_exc()
+        _say("The class could not be graded", exc)
         return 2
     print(summary)
-    return 0
+    return summary.exit_status
 
 
 def safe_output() -> None:
@@ -94,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         from .grading.sandbox import Sandbox
 
         if not args.submission.is_dir():
-            raise ValueError(f"--submission {args.submission}: not a folder")
+            raise ValueError(f"--submission {args.submission}: not a folder (grade a folder with --submission "
+                             f"DIR, a class with --class SUBMISSIONS --out OUT_DIR)")
         if args.solutions is not None and not args.solutions.is_dir():
             raise ValueError(f"--solutions {args.solutions}: not a folder")
         load_hidden()
@@ -105,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         print(box.layers.describe())
         results = grade(args.submission.resolve(), only=names, timeout=args.timeout, memory_mb=args.memory,
                         jobs=jobs, sandbox=box)
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - always leave a valid results.json behind
-        message = f"The autograder could not grade this submission: {type(exc).__name__}: {exc}"
-        print(message, file=sys.stderr)
-        traceback.print_exc()
+        message = _say("The autograder could not grade this submission", exc)
         if args.results:
             write_atomic(args.results, results_json([], time.monotonic() - start, failure=message))
         return 2

@@ -36,6 +36,8 @@ from .staging import copy_submission, stage_library
 
 #: errors of the kind a shape mistake raises (numpy's ValueError and IndexError, torch's RuntimeError)
 SHAPE_ERRORS = ("ValueError", "IndexError", "RuntimeError")
+#: how the verdict of an exercise the grader itself failed on begins (no fault of the learner's)
+GRADER_FAILED = "could not be graded: the grader failed"
 
 
 @dataclass
@@ -323,8 +325,8 @@ def grade_exercise(exercise: Exercise, submission_dir: Path, answers: Answers | 
                           memory_mb=memory_mb)
     except Exception as exc:  # noqa: BLE001 - one exercise's failure must not take the others with it
         traceback.print_exc()
-        return ExerciseResult(exercise, 0.0, exercise.points, f"could not be graded: the grader failed on this "
-                              f"exercise ({type(exc).__name__}); ask your instructor")
+        return ExerciseResult(exercise, 0.0, exercise.points, f"{GRADER_FAILED} on this exercise "
+                              f"({type(exc).__name__}); ask your instructor")
     finally:
         if sandbox is None:
             box.close()

@@ -8,6 +8,7 @@ and within a class, but for the timing field).
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,53 @@ def cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+#: the most learner processes at a time: 4 per core (more only share the cores, and every exercise's wall-clock
+#: time limit with them: honest work would run out of time), and never more than 32 (one sandbox user each,
+#: created on the machine when missing)
+JOBS_PER_CORE, JOBS_CEILING = 4, 32
+#: the longest time limit per exercise, seconds (a day)
+MAX_TIMEOUT = 86_400.0
+
+
+def max_jobs() -> int:
+    """The most learner processes at a time on this machine."""
+    return min(JOBS_CEILING, JOBS_PER_CORE * cores())
+
+
+def why_not_jobs(jobs) -> str | None:
+    """Why ``jobs`` is no number of learner processes at a time (None when it is one; 0 means one per core)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 0 <= jobs <= max_jobs():
+        return (f"expected a whole number from 1 to {max_jobs()} (at most {JOBS_PER_CORE} per core on this "
+                f"machine's {cores()} cores and never more than {JOBS_CEILING}), or 0 for one per core")
+    return None
+
+
+def why_not_timeout(seconds) -> str | None:
+    """Why ``seconds`` is no time limit per exercise (None when it is one)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or not 0 < seconds <= MAX_TIMEOUT:
+        return f"expected a number of seconds > 0 and at most {MAX_TIMEOUT:g}"
+    return None
+
+
+def why_not_memory(megabytes) -> str | None:
+    """Why ``megabytes`` is no memory limit per learner process (None when it is one)."""
+    if isinstance(megabytes, bool) or not isinstance(megabytes, int) or megabytes <= 0:
+        return "expected a whole number of megabytes > 0"
+    return None
+
+
+def check_settings(*, timeout, memory_mb, jobs) -> int:
+    """ValueError naming the argument when a setting is out of range; returns the jobs to run (0 or None:
+    one per core)."""
+    for name, value, why in (("timeout", timeout, why_not_timeout), ("memory_mb", memory_mb, why_not_memory),
+                             ("jobs", 0 if jobs is None else jobs, why_not_jobs)):
+        problem = why(value)
+        if problem:
+            raise ValueError(f"{name}={value!r}: {problem}")
+    return jobs or cores()
 
 
 def load_hidden():
@@ -77,7 +125,7 @@ def grade(submission: Path, *, only: list[str] | None = None, timeout: float = 6
     if solutions is not None and not Path(solutions).is_dir():
         raise ValueError(f"solutions={solutions}: not a folder")
     names = check_names(only)
-    jobs = jobs or cores()
+    jobs = check_settings(timeout=timeout, memory_mb=memory_mb, jobs=jobs)
     box = sandbox if isinstance(sandbox, Sandbox) else Sandbox.create(
         sandbox or os.environ.get("VIT_LESSONS_SANDBOX", "auto"), unsafe=unsafe, slots=max(1, jobs),
         secrets=secrets(solutions))

@@ -351,9 +351,10 @@ def write_identity_files(job_dir: Path, user: SandboxUser | None) -> None:
 def read_info(fd: int, timeout: float) -> dict:
     """bubblewrap's --info-fd JSON ({"child-pid": N, ...}); {} when it wrote none in time."""
     data, deadline = b"", time.monotonic() + timeout
+    poller = select.poll()  # not select.select: it refuses descriptors past 1023, which many jobs at a time reach
+    poller.register(fd, select.POLLIN)
     while time.monotonic() < deadline and len(data) < 65536:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
+        if not poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
             break
         chunk = os.read(fd, 4096)
         if not chunk:

@@ -13,6 +13,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from .classroom import why_not_graded
 from .mistakes import describe
 from .registry import EXERCISES
 
@@ -58,7 +59,7 @@ def distribution_svg(scores: dict[str, list[float]], columns: int = 4) -> str:
 
 
 def _overview(students, names) -> str:
-    graded = [s for s in students if not s.problem and not s.summary.get("failure")]
+    graded = [s for s in students if why_not_graded(s) is None]
     totals = [sum(s.summary["points"].values()) for s in graded]
     rows = [f"<tr><th>{_e(EXERCISES[n].title)}</th>" + "".join(
         f"<td>{v}</td>" for v in _stats([s.summary["points"].get(n, 0.0) for s in graded], EXERCISES[n].points))
@@ -93,8 +94,7 @@ def _mistakes(students, names) -> str:
 
 
 def _not_graded(students) -> str:
-    rows = [f"<tr><td>{_e(s.id)}</td><td>{_e(s.problem or s.summary.get('failure'))}</td></tr>"
-            for s in students if s.problem or s.summary.get("failure")]
+    rows = [f"<tr><td>{_e(s.id)}</td><td>{_e(why_not_graded(s))}</td></tr>" for s in students if why_not_graded(s)]
     return f"<table><tr><th>student</th><th>why</th></tr>{''.join(rows)}</table>" if rows else "<p>None.</p>"
 
 
@@ -103,6 +103,9 @@ def _students(students, names) -> str:
            "<th>total</th></tr>"
     rows = []
     for s in students:
+        if why_not_graded(s):  # its points, if any, are no grade (0 would read as one)
+            rows.append(f"<tr><td>{_e(s.id)}</td><td colspan='{len(names) + 1}'>not graded</td></tr>")
+            continue
         points = s.summary.get("points", {})
         cells = "".join(f"<td>{points[n]:g}</td>" if n in points else "<td>-</td>" for n in names)
         rows.append(f"<tr><td>{_e(s.id)}</td>{cells}<td>{sum(points.values()):g}</td></tr>")
@@ -116,7 +119,7 @@ STYLE = ("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#22
 
 def write_report(path: Path, students, names: list[str], layers: str) -> None:
     """Write the class report for ``students`` (with their summaries) on the exercises ``names``."""
-    graded = [s for s in students if not s.problem and not s.summary.get("failure")]
+    graded = [s for s in students if why_not_graded(s) is None]
     scores = {n: [s.summary["points"].get(n, 0.0) for s in graded] for n in names}
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Class report</title>"
             f"<style>{STYLE}</style></head><body><h1>Class report</h1>{_overview(students, names)}"
