@@ -115,7 +115,7 @@ def encoder_block_backward(x, params: dict, i: int, cfg, dy, saved: dict | None 
     saved: what ``encoder_block(x, ..., out=saved)`` recorded (or a whole forward's record); None runs
     the block now.
     """
-    check_config(cfg)
+    check_config(cfg, fields=("num_heads", "ln_eps"))
     if saved is None:
         encoder_block(x, params, i, cfg, out=(saved := {}))
     b = f"blocks.{i}."
