@@ -236,3 +236,59 @@ def test_a_parameter_prefix_or_block_that_is_not_there_is_named(rng):
         V.encoder_block(x, params, 99, cfg)
     with pytest.raises(ValueError, match="i=-1: expected an int >= 0"):
         V.encoder_block(x, params, -1, cfg)
+
+
+def test_library_pool_given_a_mode_says_it_takes_a_config():
+    """The library's pool(x, cfg) is not exercise 6's pool(x, mode, num_prefix_tokens): a mode in the config's
+    place is named, with what to pass."""
+    with pytest.raises(ValueError) as info:
+        V.pool(np.zeros((5, 8), np.float32), "mean")
+    assert str(info.value) == ("cfg is a str: expected a ViTConfig (its pool field says how to pool, e.g. "
+                               "ViTConfig(pool='mean', ...); exercise 6's pool(x, mode, num_prefix_tokens) is the "
+                               "one that takes the mode); got 'mean'")
+
+
+def _public_functions_taking_cfg():
+    import importlib
+    import inspect
+
+    modules = ["vit_lessons.model", "vit_lessons.config", "vit_lessons.encoder", "vit_lessons.embedding",
+               "vit_lessons.backward", "vit_lessons.convert", "vit_lessons.experiments", "vit_lessons.interpret.maps",
+               "vit_lessons.interpret.embeddings", "vit_lessons.interpret.faithfulness"]
+    found = []
+    for name in modules:
+        module = importlib.import_module(name)
+        for fname, f in vars(module).items():
+            if not fname.startswith("_") and inspect.isfunction(f) and f.__module__ == name \
+                    and "cfg" in inspect.signature(f).parameters:
+                found.append(f)
+    return found
+
+
+@pytest.mark.parametrize("func", _public_functions_taking_cfg(), ids=lambda f: f"{f.__module__}.{f.__name__}")
+def test_every_public_function_taking_a_config_names_one_that_is_not(func):
+    """Whatever comes before it, a cfg that is not a ViTConfig is a ValueError naming it, never an
+    AttributeError from reading its fields."""
+    import inspect
+
+    args = []
+    for p in inspect.signature(func).parameters.values():
+        if p.kind is p.KEYWORD_ONLY or p.default is not p.empty:
+            break
+        args.append({"cfg": "mean", "params": {}, "seed": 0, "i": 0, "table": {}, "state_dict": {},
+                     "image_shape": (8, 8, 3), "grads": {}, "saved": {}}.get(p.name, np.zeros((2, 3, 4), np.float32)))
+    with pytest.raises(ValueError):  # an AttributeError ('str' object has no attribute ...) before
+        func(*args)
+
+
+def test_patchify_says_an_empty_image_is_empty_and_a_channels_first_one_looks_so():
+    with pytest.raises(ValueError, match=r"^images of size 0x0 with patch_size=4: the image is empty \(its sides "
+                                         r"must be at least 4, a whole patch\)$"):
+        V.patchify(np.zeros((0, 0, 3), np.float32), 4)
+    with pytest.raises(ValueError, match=r"^images has shape \(0, 0, 3\): the image is empty"):
+        V.conv_windows(np.zeros((0, 0, 3), np.float32), 4, 4)
+    with pytest.raises(ValueError, match=r"looks like channels-first \(C, H, W\): this book's images are \(H, W, C\); "
+                                         r"transpose with image.transpose\(1, 2, 0\)"):
+        V.patchify(np.zeros((3, 32, 32), np.float32), 4)
+    with pytest.raises(ValueError, match=r"looks like channels-first \(B, C, H, W\)"):
+        V.patch_embed(np.zeros((2, 3, 32, 32), np.float32), np.zeros((8, 3, 4, 4), np.float32), None)

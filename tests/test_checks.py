@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from vit_lessons.checks import (
+    channels_first_hint,
     check_array,
     check_instance,
     check_int,
@@ -100,3 +101,25 @@ def test_check_tiling_says_what_would_be_dropped():
     check_tiling((2, 32, 32, 3), 4, "patch_size", 4)
     with pytest.raises(ValueError, match=r"images of size 32x30 with patch_size=4: .* \(0 rows and 2 columns"):
         check_tiling((32, 30, 3), 4, "patch_size", 4)
+
+
+def test_check_tiling_says_an_empty_image_is_empty_and_hints_at_channels_first():
+    with pytest.raises(ValueError, match=r"^images of size 0x0 with patch_size=4: the image is empty \(its sides must "
+                                         r"be at least 4, a whole patch\)$"):
+        check_tiling((0, 0, 3), 4, "patch_size", 4)
+    with pytest.raises(ValueError, match=r"3 rows and 0 columns would be dropped\); resize or crop first; shape "
+                                         r"\(3, 32, 32\) looks like channels-first \(C, H, W\): this book's images are "
+                                         r"\(H, W, C\); transpose with image.transpose\(1, 2, 0\)"):
+        check_tiling((3, 32, 32), 4, "patch_size", 4)
+
+
+@pytest.mark.parametrize("shape, hinted", [
+    ((3, 32, 32), "(C, H, W)"), ((1, 28, 28), "(C, H, W)"), ((4, 16, 16), "(C, H, W)"),
+    ((8, 3, 32, 32), "(B, C, H, W)"),
+    ((32, 32, 3), ""), ((3, 32, 3), ""), ((2, 32, 32), ""), ((3, 32), ""), ((8, 32, 32, 3), ""),
+])
+def test_channels_first_is_recognised_only_when_the_first_image_axis_could_be_channels(shape, hinted):
+    hint = channels_first_hint(shape)
+    assert (f"looks like channels-first {hinted}" in hint) if hinted else hint == ""
+    if len(shape) == 4 and hinted:
+        assert "image.transpose(0, 2, 3, 1)" in hint and "(B, H, W, C)" in hint

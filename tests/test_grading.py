@@ -2,6 +2,7 @@
 forbidden calls refused, stubs generated from the solutions, the self-check."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -208,3 +209,139 @@ def test_known_mistakes_of_the_other_exercises_are_named(tmp_path, path):
     [result] = grade(folder, only=[ex.name], timeout=60)
     assert result.score < result.max_score
     assert mistakes.hint(mistake) in result.hint, (result.verdict, result.hint)
+
+
+# ---- an exercise file that is not where the grader reads it ----------------------------------------------------
+MISPLACED = [
+    ({"HW1/ex01_patchify.py": "x"}, "ex01_patchify.py",
+     "found HW1/ex01_patchify.py in a folder: submit the files themselves, not their folder"),
+    ({"ex06_pooling.ipynb": "{}"}, "ex06_pooling.py",
+     "found ex06_pooling.ipynb: the grader grades the Python file ex06_pooling.py (File > Download as > Python, "
+     "or copy your functions into it)"),
+    ({"Ex01_Patchify.py": "x"}, "ex01_patchify.py",
+     "found Ex01_Patchify.py: name it ex01_patchify.py exactly (the grader looks for that name, in small letters)"),
+    ({"ex1_patchify.py": "x"}, "ex01_patchify.py", "found ex1_patchify.py: name it ex01_patchify.py exactly"),
+    ({"ex01_patchify (1).py": "x"}, "ex01_patchify.py", "found ex01_patchify (1).py: name it ex01_patchify.py"),
+    ({"a/b/HW 1/ex01-patchify copy.py": "x"}, "ex01_patchify.py",
+     "found a/b/HW 1/ex01-patchify copy.py in a folder: name it ex01_patchify.py exactly (the grader looks for "
+     "that name, in small letters); submit the files themselves, not their folder"),
+    ({"HW1/ex01_patchify.py": "x", "ex01_patchify.ipynb": "{}"}, "ex01_patchify.py",
+     "found ex01_patchify.ipynb: the grader grades"),  # the nearest first
+    ({"a/b/c/d/ex01_patchify.py": "x"}, "ex01_patchify.py", ""),  # deeper than it looks
+    ({"ex02_patch_embedding.py": "x", "notes/ex01_patchify.txt": "x"}, "ex01_patchify.py", ""),
+]
+
+
+def _tree(root, files: dict):
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("files, file, said", MISPLACED)
+def test_what_is_there_in_place_of_a_missing_exercise_file_is_named(tmp_path, files, file, said):
+    from vit_lessons.grading.staging import misplaced
+
+    found = misplaced(_tree(tmp_path / "sub", files), file)
+    assert found.startswith(said) if said else found == ""
+
+
+def test_the_search_for_a_missing_file_follows_no_link_and_looks_at_a_bounded_number_of_entries(tmp_path):
+    from vit_lessons.grading import staging
+
+    elsewhere = _tree(tmp_path / "elsewhere", {"ex01_patchify.py": "x"})
+    linked = _tree(tmp_path / "linked", {})
+    (linked / "HW1").symlink_to(elsewhere)
+    (linked / "ex01_patchify.ipynb").symlink_to(elsewhere / "ex01_patchify.py")
+    assert staging.misplaced(linked, "ex01_patchify.py") == ""
+    crowded = _tree(tmp_path / "crowded", {f"f{i}.py": "" for i in range(staging.LOOK_ENTRIES + 10)})
+    (crowded / "zz").mkdir()
+    (crowded / "zz" / "ex01_patchify.py").write_text("x")
+    assert staging.misplaced(crowded, "ex01_patchify.py") == ""  # past the entries it looks at
+    assert staging.misplaced(tmp_path / "nowhere", "ex01_patchify.py") == ""
+    assert staging.misplaced(elsewhere / "ex01_patchify.py", "ex01_patchify.py") == ""  # a file: no folder
+
+
+def test_the_grader_and_the_self_check_say_where_the_exercise_file_was(tmp_path, capsys):
+    folder = _tree(tmp_path / "sub", {"HW1/ex01_patchify.py": (REPO / "solutions" / "ex01_patchify.py").read_text(),
+                                      "ex06_pooling.ipynb": "{}"})
+    results = {r.exercise.name: r for r in grade(folder, only=["patchify", "pooling"], timeout=30)}
+    assert results["patchify"].score == 0 and results["patchify"].verdict == (
+        "ex01_patchify.py not found in the submission; found HW1/ex01_patchify.py in a folder: submit the files "
+        "themselves, not their folder")
+    assert results["pooling"].verdict.startswith("ex06_pooling.py not found in the submission; found "
+                                                 "ex06_pooling.ipynb: the grader grades the Python file")
+    assert check("patchify", submission=folder) is False
+    assert "found HW1/ex01_patchify.py in a folder" in capsys.readouterr().out
+
+
+def test_a_class_zip_keeps_the_names_of_what_it_does_not_grade_for_the_feedback(tmp_path):
+    import zipfile
+
+    from vit_lessons.grading.classroom import extract_class
+
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ann/HW1/ex01_patchify.py", "secret = 1\n")
+        zf.writestr("ann/ex06_pooling.ipynb", "{}")
+        zf.writestr("ann/ex02_patch_embedding (1).py", "x = 1\n")
+        zf.writestr("ann/ex03_positional_embedding.py", "x = 1\n")
+        zf.writestr("ann/a/b/c/d/ex04_attention.py", "x = 1\n")
+    root, refused = extract_class(archive, tmp_path / "class")
+    ann = root / "ann"
+    assert refused == []
+    assert (ann / "ex03_positional_embedding.py").read_text() == "x = 1\n"
+    for name in ("HW1/ex01_patchify.py", "ex06_pooling.ipynb", "ex02_patch_embedding (1).py"):
+        assert (ann / name).read_bytes() == b"", name  # the name only
+    assert not (ann / "a" / "b" / "c" / "d").exists()
+
+
+# ---- a self-check with no folder to read ---------------------------------------------------------------------------
+def test_the_self_check_outside_a_clone_says_where_it_looked_and_what_to_pass(tmp_path, monkeypatch, capsys):
+    """After a regular install (no exercises/ beside the library) and in a folder with no exercises/."""
+    import vit_lessons
+
+    monkeypatch.setattr(vit_lessons, "__file__", str(tmp_path / "site-packages" / "vit_lessons" / "__init__.py"))
+    monkeypatch.chdir(tmp_path)
+    assert check("pooling") is False
+    captured = capsys.readouterr()
+    assert (f"Exercise 06 pooling: could not be checked: no exercises/ folder in {tmp_path} or its parents: pass "
+            f"submission='path/to/your/exercises' (the folder that holds ex06_pooling.py).") in captured.out
+    assert "Traceback" not in captured.out + captured.err and "ask your instructor" not in captured.out
+    shutil.copy(REPO / "solutions" / "ex06_pooling.py", tmp_path / "ex06_pooling.py")  # a notebook's folder
+    assert check("pooling") is True
+
+
+def test_the_self_check_given_a_wrong_path_names_it_and_a_file_path_means_its_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert check("pooling", submission="nope") is False
+    out = capsys.readouterr().out
+    assert (f"could not be checked: submission='nope': no such folder (from {tmp_path}): pass the folder that holds "
+            f"ex06_pooling.py, e.g. submission='exercises'") in out
+    shutil.copy(REPO / "solutions" / "ex06_pooling.py", tmp_path / "ex06_pooling.py")
+    (tmp_path / "notes.ipynb").write_text("{}")
+    assert check("pooling", submission="notes.ipynb") is False
+    assert ("submission='notes.ipynb' is a file, not a folder: pass the folder that holds ex06_pooling.py (or the "
+            "path of ex06_pooling.py itself)") in capsys.readouterr().out
+    assert check("pooling", submission="ex06_pooling.py") is True
+    assert check("pooling", submission=tmp_path / "ex06_pooling.py") is True
+
+
+def test_the_grader_given_no_folder_says_so_without_failing(tmp_path):
+    from vit_lessons.grading.engine import answers_for, grade_exercise
+    from vit_lessons.grading.registry import public_cases
+
+    ex = EXERCISES["pooling"]
+    result = grade_exercise(ex, tmp_path / "nope", answers_for(ex, "public", public_cases), timeout=10)
+    assert result.score == 0 and result.verdict == f"no submission folder {tmp_path / 'nope'}"
+
+
+def test_the_self_check_says_when_it_shows_only_the_first_lines_printed():
+    from vit_lessons.grading.selfcheck import SHOWN_LINES, printed
+
+    assert printed("\n".join(map(str, range(25)))) == (f"Your code printed (first {SHOWN_LINES} of 25 lines):\n"
+                                                       + "\n".join(map(str, range(20))))
+    assert printed("a\nb\n") == "Your code printed:\na\nb"
+    assert printed("\n".join(map(str, range(20)))).startswith("Your code printed:\n0\n")

@@ -22,6 +22,7 @@ import math
 from .attention import merge_heads, multi_head_attention, split_heads
 from .backend import device, erf, like, namespace
 from .checks import check_shape
+from .config import check_config
 from .embedding import patch_embed_matrix
 from .encoder import encoder_block, mlp
 from .model import check_images, check_params, forward
@@ -114,6 +115,7 @@ def encoder_block_backward(x, params: dict, i: int, cfg, dy, saved: dict | None 
     saved: what ``encoder_block(x, ..., out=saved)`` recorded (or a whole forward's record); None runs
     the block now.
     """
+    check_config(cfg, fields=("num_heads", "ln_eps"))
     if saved is None:
         encoder_block(x, params, i, cfg, out=(saved := {}))
     b = f"blocks.{i}."
@@ -134,6 +136,7 @@ def encoder_block_backward(x, params: dict, i: int, cfg, dy, saved: dict | None 
 def head_and_pool_backward(saved: dict, params: dict, cfg, dlogits, grads: dict):
     """Through head(pool(LN(z_L))): dlogits (..., K) (without a head: (..., D)) -> d z_L (..., T, D);
     the head's and the final LayerNorm's gradients go into ``grads``.  saved: a whole forward's record."""
+    check_config(cfg)
     xp = namespace(dlogits)
     if cfg.num_classes:
         d_pooled, grads["head.weight"], grads["head.bias"] = linear_backward(saved["pool"], params["head.weight"],
@@ -154,6 +157,7 @@ def head_and_pool_backward(saved: dict, params: dict, cfg, dlogits, grads: dict)
 def embed_backward(saved: dict, params: dict, cfg, image_shape: tuple[int, ...], d_z, grads: dict):
     """Through z_0 = [x_class;] x_p E + b + E_pos: d z_0 (..., T, D) -> d image (``image_shape``); the
     gradients of E_pos, the CLS token and the patch embedding go into ``grads``."""
+    check_config(cfg)
     xp = namespace(d_z)
     grads["pos_embed"] = _sum_lead(d_z, 2)
     if cfg.pool == "cls":

@@ -141,14 +141,30 @@ def check_shape(name: str, value, expected: tuple, *, why: str = "") -> None:
                          + (f" ({why})" if why else ""))
 
 
+def channels_first_hint(shape: tuple) -> str:
+    """What an error about images of ``shape`` adds when they look channels-first, (C, H, W) or (B, C, H, W)
+    (a first image axis of 1, 3 or 4 and a last one that is none of these), else ""."""
+    shape = tuple(shape)
+    if len(shape) not in (3, 4) or shape[-3] not in (1, 3, 4) or shape[-1] in (1, 3, 4):
+        return ""
+    what, axes = ("(C, H, W)", "1, 2, 0") if len(shape) == 3 else ("(B, C, H, W)", "0, 2, 3, 1")
+    return (f"; shape {shape} looks like channels-first {what}: this book's images are "
+            f"{what.replace('C, H, W', 'H, W, C')}; transpose with image.transpose({axes}) (torch: "
+            f"image.permute({axes}))")
+
+
 def check_tiling(shape: tuple, P: int, name: str, value, hint: str = "") -> None:
-    """Raise ``ValueError`` unless P divides both sides of images of ``shape`` (..., H, W, C): a convolution
-    with kernel and stride P would silently drop the rest.  ``name=value`` is the argument that sets P;
-    ``hint`` ends the message."""
+    """Raise ``ValueError`` unless images of ``shape`` (..., H, W, C) are not empty and P divides both their
+    sides: a convolution with kernel and stride P would silently drop the rest.  ``name=value`` is the
+    argument that sets P; ``hint`` ends the message (after a channels-first hint, :func:`channels_first_hint`)."""
     H, W = shape[-3], shape[-2]
+    if H == 0 or W == 0:
+        raise ValueError(f"images of size {H}x{W} with {name}={value}: the image is empty (its sides must be at "
+                         f"least {P}, a whole patch)")
     if H % P or W % P:
         raise ValueError(f"images of size {H}x{W} with {name}={value}: sides must be multiples of {P} "
-                         f"({H % P} rows and {W % P} columns would be dropped); resize or crop first{hint}")
+                         f"({H % P} rows and {W % P} columns would be dropped); resize or crop first"
+                         f"{channels_first_hint(shape)}{hint}")
 
 
 def check_keys(name: str, mapping, prefix: str, suffixes: tuple[str, ...]) -> None:

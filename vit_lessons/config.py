@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from .backend import is_array, is_float32_or_64
-from .checks import check_array, check_instance, check_int, check_number
+from .checks import channels_first_hint, check_array, check_instance, check_int, check_number
 
 POOLS = ("mean", "cls")
 
@@ -167,9 +167,15 @@ def _check_fields(names) -> None:
         raise ValueError(f"config keys {unknown}: not fields of ViTConfig (expected some of {sorted(known)})")
 
 
-def check_config(cfg, name: str = "cfg") -> None:
-    """Raise ``ValueError`` unless ``cfg`` is a :class:`ViTConfig` (a dict says how to make one)."""
-    check_instance(name, cfg, ViTConfig, how=" (from a dict of its fields: ViTConfig.from_dict(d))")
+def check_config(cfg, name: str = "cfg", *, how: str = " (from a dict of its fields: ViTConfig.from_dict(d))",
+                 fields: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` unless ``cfg`` is a :class:`ViTConfig`: every public function taking a config
+    checks it with this, before reading a field.  ``how`` (added after "expected a ViTConfig") says how to
+    make one, by default from a dict.  ``fields``: the only fields the function reads, when any object that
+    has them will do (a block reads ``num_heads`` and ``ln_eps``)."""
+    if fields and all(hasattr(cfg, f) for f in fields):
+        return
+    check_instance(name, cfg, ViTConfig, how=how)
 
 
 def check_params(params: dict, cfg: ViTConfig) -> None:
@@ -198,7 +204,8 @@ def check_images(images, cfg: ViTConfig, name: str = "images") -> None:
     shape = tuple(images.shape)
     if len(shape) not in (3, 4) or shape[-3:] != (H, W, cfg.channels):
         raise ValueError(f"{name} has shape {shape}: expected ({H}, {W}, {cfg.channels}) or "
-                         f"(B, {H}, {W}, {cfg.channels}), channels last, for cfg.image_size={cfg.image_size}")
+                         f"(B, {H}, {W}, {cfg.channels}), channels last, for cfg.image_size={cfg.image_size}"
+                         f"{channels_first_hint(shape)}")
     if not is_float32_or_64(images):
         raise ValueError(f"{name} has dtype {images.dtype}: expected float32 or float64 (convert with .astype)")
 
@@ -231,6 +238,7 @@ def param_shapes(cfg: ViTConfig) -> dict[str, tuple[int, ...]]:
 
     Linear weights follow PyTorch's convention y = x @ W.T + b, so W is (out, in).
     """
+    check_config(cfg)
     D, C, P, F, K = cfg.d_model, cfg.channels, cfg.patch_size, cfg.d_ff, cfg.num_classes
     shapes: dict[str, tuple[int, ...]] = {"patch_embed.weight": (D, C, P, P), "patch_embed.bias": (D,)}
     if cfg.pool == "cls":
@@ -269,6 +277,7 @@ def flops(cfg: ViTConfig) -> int:
     projections (4 T D^2), the two attention products Q K^T and A V (2 T^2 D) and the MLP
     (2 T D F), and the head (D K).  Element-wise work (LayerNorm, GELU, softmax) is not counted.
     """
+    check_config(cfg)
     T, D, F = cfg.num_tokens, cfg.d_model, cfg.d_ff
     per_block = 4 * T * D * D + 2 * T * T * D + 2 * T * D * F
     return cfg.num_patches * cfg.patch_dim * D + cfg.num_layers * per_block + D * cfg.num_classes

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .checks import require
-from .config import ViTConfig, param_shapes
+from .config import ViTConfig, check_config, param_shapes
 
 #: Hugging Face ``transformers`` (5.x) ``ViTForImageClassification`` names, ``{i}`` the block.
 HF_VIT_NAMES = {
@@ -173,6 +173,7 @@ def from_state_dict(state_dict: dict, cfg: ViTConfig, table: dict, library: str 
 
 def to_hf_vit(params: dict, cfg: ViTConfig) -> dict:
     """Our parameters as a ``ViTForImageClassification`` state dict (CLS pooling only)."""
+    check_config(cfg)
     if cfg.pool != "cls":
         raise ValueError(f"cfg.pool={cfg.pool!r}: Hugging Face's ViTForImageClassification reads the CLS token; "
                          f"expected 'cls'")
@@ -192,6 +193,7 @@ def to_timm_vit(params: dict, cfg: ViTConfig) -> dict:
     ``fc_norm`` for average pooling normalises *after* pooling, a different model); and
     ``qkv_bias=True``, ``norm_layer`` with ``eps=cfg.ln_eps`` (timm's default is 1e-6).
     """
+    check_config(cfg)
     return to_state_dict(params, TIMM_VIT_NAMES)
 
 
@@ -202,6 +204,7 @@ def from_timm_vit(state_dict: dict, cfg: ViTConfig) -> dict:
 
 def to_torchvision_vit(params: dict, cfg: ViTConfig) -> dict:
     """Our parameters as a torchvision ``VisionTransformer`` state dict (CLS pooling only)."""
+    check_config(cfg)
     if cfg.pool != "cls":
         raise ValueError(f"cfg.pool={cfg.pool!r}: torchvision's VisionTransformer reads the CLS token; "
                          f"expected 'cls'")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import like, namespace
-from .checks import check_int, check_keys, check_pair, check_shape, check_tiling
+from .checks import channels_first_hint, check_int, check_keys, check_pair, check_shape, check_tiling
 from .config import check_images
 from .ops import bilinear_matrix, linear, record
 from .patches import conv_windows
@@ -51,7 +51,7 @@ def _check_patch_embed(images, weight, bias, stride, padding) -> None:
     shape = tuple(getattr(weight, "shape", ()))
     if len(shape) != 4 or shape[2] != shape[3] or shape[1] != images.shape[-1]:
         raise ValueError(f"weight has shape {shape}: expected (D, C, P, P) with C = {images.shape[-1]}, "
-                         f"the images' channels")
+                         f"the images' channels{channels_first_hint(images.shape)}")
     if bias is not None:
         check_shape("bias", bias, (shape[0],), why="D, the kernels of weight")
     if stride is None and padding == 0:  # the patches; an explicit stride asks for conv2d's windows

@@ -76,6 +76,7 @@ def encoder_block(x, params: dict, i: int, cfg, *, out: dict | None = None):
     ``attn.``, ``after_attn`` (z'_l, the residual stream after attention), ``norm2``, what :func:`mlp`
     records under ``mlp.``, and ``blocks.{i}`` itself: the block's output z_l.
     """
+    check_config(cfg, fields=("num_heads", "ln_eps"))
     _check_block(x, params, i)
     b = f"blocks.{i}."
     h = record(out, b + "norm1", layer_norm(x, params[b + "norm1.weight"], params[b + "norm1.bias"], cfg.ln_eps))

@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import like, namespace
 from .checks import check_int, check_keys, check_shape
-from .config import ViTConfig, check_images, check_params, param_shapes
+from .config import ViTConfig, check_config, check_images, check_params, param_shapes
 from .embedding import embed
 from .encoder import encoder, layer_norm
 from .ops import linear, record
@@ -80,9 +80,16 @@ def init_params_for_training(cfg: ViTConfig, seed: int) -> dict[str, np.ndarray]
 
 
 # ---- the last steps --------------------------------------------------------------------------
+#: what pool() says of a config that is not one (often the mode, as exercise 6's pool takes it)
+POOL_CONFIG = (" (its pool field says how to pool, e.g. ViTConfig(pool='mean', ...); exercise 6's "
+               "pool(x, mode, num_prefix_tokens) is the one that takes the mode)")
+
+
 def pool(x, cfg: ViTConfig):
     """(..., T, D) -> (..., D): token 0 (the CLS token) for ``"cls"``, the mean over the N
-    patch tokens for ``"mean"`` (a mean-pooled model has no CLS token to leave out)."""
+    patch tokens for ``"mean"`` (a mean-pooled model has no CLS token to leave out).  The config says how
+    to pool (``cfg.pool``): exercise 6's ``pool(x, mode, num_prefix_tokens)`` is the one that takes the mode."""
+    check_config(cfg, how=POOL_CONFIG)
     check_shape("x", x, (..., "T", "D"))
     if cfg.pool == "cls":
         return x[..., 0, :]

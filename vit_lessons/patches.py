@@ -9,7 +9,7 @@ row-major (left to right, then top to bottom) and each patch is flattened in
 from __future__ import annotations
 
 from .backend import device, namespace
-from .checks import check_array, check_int, check_pair, check_shape, check_tiling
+from .checks import channels_first_hint, check_array, check_int, check_pair, check_shape, check_tiling
 
 
 def _check_image(images, name: str = "images"):
@@ -33,8 +33,12 @@ def conv_windows(images, kernel: int, stride: int, padding: int = 0):
     check_int("padding", padding, 0)
     xp = namespace(images)
     *lead, H, W, C = images.shape
+    if min(H, W) == 0:
+        raise ValueError(f"images has shape {tuple(images.shape)}: the image is empty (its sides must be at least "
+                         f"kernel - 2*padding = {kernel - 2 * padding})")
     if kernel > min(H, W) + 2 * padding:
-        raise ValueError(f"kernel={kernel}: expected at most the padded image side min({H}, {W}) + 2*{padding}")
+        raise ValueError(f"kernel={kernel}: expected at most the padded image side min({H}, {W}) + 2*{padding}"
+                         f"{channels_first_hint(images.shape)}")
     if stride == kernel and padding == 0 and H % kernel == 0 and W % kernel == 0:
         gh, gw = H // kernel, W // kernel
         x = xp.reshape(images, (*lead, gh, kernel, gw, kernel, C))

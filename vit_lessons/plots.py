@@ -147,6 +147,7 @@ def attention_per_layer_head(image, attentions, cfg: ViTConfig, *, alpha: float 
     ``cls_attention(attentions, cfg, layer=l, head=h)``: the CLS row (mean-pooled model: the mean
     over patch rows), each map on its own colour scale.
     """
+    check_config(cfg)
     a = to_numpy(attentions)
     L, Hh, T = cfg.num_layers, cfg.num_heads, cfg.num_tokens
     if a.shape != (L, Hh, T, T):

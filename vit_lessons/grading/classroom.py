@@ -18,7 +18,9 @@ submission, each exercise's job folder open only to its own sandbox user), with 
 whose fingerprint matches the ``summary.json`` already in OUT_DIR is not graded again, so an interrupted
 run resumes where it stopped (a student whose grading failed is graded again); one student's failure is
 recorded and never stops the class; Ctrl-C stops the class and writes what is done.  A zip is
-extracted with care: only ``.py`` files of the student folders, no absolute or ``..`` paths, no links,
+extracted with care: only ``.py`` files of the student folders (those not graded, deeper in a folder,
+notebooks or odd names, by their names only, as empty files, so that the feedback can say where an
+exercise file was), no absolute or ``..`` paths, no links,
 at most :data:`MAX_ENTRIES` entries and :data:`MAX_ZIP_BYTES` bytes in all, each file cut at the
 grader's own size limit (which then refuses it, as it would refuse the file submitted alone).
 """
@@ -49,7 +51,7 @@ from .engine import GRADER_FAILED
 from .grader import check_names, check_settings, grade, load_hidden, results_document, secrets
 from .gradescope import results_json, write_atomic
 from .registry import EXERCISES
-from .staging import LIBRARY_DIR, MAX_FILE_BYTES, MODULE_NAME
+from .staging import LIBRARY_DIR, LOOK_DEPTH, MAX_FILE_BYTES, MODULE_NAME
 
 STUDENT_ID = re.compile(r"[^\W_][\w.@+-]{0,99}")
 #: what the grader writes in OUT_DIR beside the students' folders
@@ -140,6 +142,18 @@ def _entry_parts(info: zipfile.ZipInfo) -> list[str] | None:
     return parts
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path`` (its folders made as needed); an existing name is left as it is
+    (the same name twice in the zip: the first counts), a name the disk refuses is skipped."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 def _entries(zf: zipfile.ZipFile, archive: Path) -> list[tuple[zipfile.ZipInfo, list[str]]]:
     """The zip's entries with their path parts, a single folder wrapping the whole class looked through
     ("class/alice/ex01.py"): while one folder holds everything and no Python file lies beside its folders."""
@@ -192,21 +206,20 @@ def extract_class(archive: Path, target: Path) -> tuple[Path, list[Student]]:
         folders, refusals = _folders(entries, target)
         budget = MAX_ZIP_BYTES
         for info, parts in entries:
-            if (len(parts) != 2 or parts[0] not in folders or info.is_dir() or not MODULE_NAME.match(parts[1])
-                    or stat.S_ISLNK(info.external_attr >> 16)):
-                continue  # deeper files, as in a folder, are not part of a submission; odd names are refused there
+            if len(parts) < 2 or parts[0] not in folders or info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+                continue
+            if len(parts) != 2 or not MODULE_NAME.match(parts[1]):
+                # not graded (a deeper file, as in a folder, a notebook, an odd name): its name alone, empty,
+                # so that the feedback can say where an exercise file was (staging.misplaced)
+                if len(parts) <= 2 + LOOK_DEPTH and parts[-1].endswith((".py", ".ipynb")):
+                    _write_new(folders[parts[0]].joinpath(*parts[1:]), b"")
+                continue
             with zf.open(info) as source:
                 data = source.read(min(MAX_FILE_BYTES + 1, budget + 1))  # never trust the declared size
             budget -= len(data)
             if budget < 0:
                 raise ValueError(f"--class {archive}: more than {MAX_ZIP_BYTES >> 20} MB of Python files")
-            try:
-                fd = os.open(folders[parts[0]] / parts[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                             0o600)
-            except FileExistsError:  # the same name twice in the zip: the first counts
-                continue
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            _write_new(folders[parts[0]] / parts[1], data)
     return target, refusals
 
 

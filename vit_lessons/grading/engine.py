@@ -32,7 +32,7 @@ from .oracle import CORRECT, Stages
 from .properties import BEYOND_ROUNDING, property_hint
 from .registry import Case, Exercise
 from .sandbox import Outcome, Sandbox, run_cases, write_job
-from .staging import copy_submission, stage_library
+from .staging import copy_submission, misplaced, stage_library
 
 #: errors of the kind a shape mistake raises (numpy's ValueError and IndexError, torch's RuntimeError)
 SHAPE_ERRORS = ("ValueError", "IndexError", "RuntimeError")
@@ -335,6 +335,10 @@ def grade_exercise(exercise: Exercise, submission_dir: Path, answers: Answers | 
 def _grade(exercise: Exercise, submission_dir: Path, answers, tmp: Path, box: Sandbox, user, *,
            timeout: float, memory_mb: int) -> ExerciseResult:
     zero = ExerciseResult(exercise, 0.0, exercise.points, "", [])
+    if not submission_dir.is_dir():
+        zero.verdict = f"no submission folder {submission_dir}" + (
+            ": it is a file (pass the folder that holds it)" if submission_dir.exists() else "")
+        return zero
     job_dir = tmp / "job"
     job_dir.mkdir(mode=0o755)
     refused = copy_submission(submission_dir, job_dir / "submission")
@@ -342,7 +346,8 @@ def _grade(exercise: Exercise, submission_dir: Path, answers, tmp: Path, box: Sa
         zero.verdict = f"{exercise.file} was not graded: it is {refused[exercise.file]}; submit the file itself"
         return zero
     if not (job_dir / "submission" / exercise.file).is_file():
-        zero.verdict = f"{exercise.file} not found in the submission"
+        where = misplaced(submission_dir, exercise.file)
+        zero.verdict = f"{exercise.file} not found in the submission" + (f"; {where}" if where else "")
         return zero
     helpers_first = sorted(refused.items(), key=lambda item: (item[0].startswith("ex"), item[0]))
     notes = "; ".join(f"{name} not copied ({why})" for name, why in helpers_first[:5])

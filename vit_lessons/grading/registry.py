@@ -215,11 +215,20 @@ def public_cases(name: str) -> list[Case]:
         return ex.cases(np.random.default_rng([PUBLIC_SEED, ex.number]), 1)
 
 
-def find_submission(start: Path | None = None) -> Path:
-    """The learner's ``exercises/`` folder: in the current directory or one of its parents, else the one
-    beside the installed library (a clone of the repository)."""
+def find_submission(start: Path | None = None, file: str = "exNN_name.py") -> Path:
+    """The learner's exercises: the ``exercises/`` folder of the current directory (or ``start``) or of one of
+    its parents, else the current directory itself when it holds exercise files (a notebook's folder), else
+    the ``exercises/`` beside the library (an editable install in a clone of the repository).
+    FileNotFoundError naming where it looked and what to pass otherwise (``file``: the exercise's file, for
+    the message)."""
     here = Path(start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / "exercises").is_dir() and any((d / "exercises").glob("ex[0-9][0-9]_*.py")):
             return d / "exercises"
-    return Path(V.__file__).resolve().parent.parent / "exercises"
+    if any(here.glob("ex[0-9][0-9]_*.py")):
+        return here
+    beside = Path(V.__file__).resolve().parent.parent / "exercises"
+    if beside.is_dir() and any(beside.glob("ex[0-9][0-9]_*.py")):
+        return beside
+    raise FileNotFoundError(f"no exercises/ folder in {here} or its parents: pass "
+                            f"submission='path/to/your/exercises' (the folder that holds {file})")

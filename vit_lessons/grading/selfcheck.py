@@ -25,6 +25,18 @@ NOT_A_BOUNDARY = ("(The self-check runs your code in a separate process with tim
                   "boundary. The grader also runs it as another user, inside bubblewrap.)")
 
 
+#: how many lines of what the learner's code printed the self-check shows
+SHOWN_LINES = 20
+
+
+def printed(stdout: str) -> str:
+    """What the learner's code printed, as the self-check shows it: its first :data:`SHOWN_LINES` lines,
+    saying so when there were more."""
+    lines = stdout.strip().splitlines()
+    cut = f" (first {SHOWN_LINES} of {len(lines)} lines)" if len(lines) > SHOWN_LINES else ""
+    return f"Your code printed{cut}:\n" + "\n".join(lines[:SHOWN_LINES])
+
+
 def time_budget(name: str, timeout: float) -> float:
     """The self-check's time limit for exercise ``name``: the share of the grader's ``timeout`` (for all its
     cases together) that its public cases would have there, so that code fast enough here is fast enough in
@@ -33,11 +45,37 @@ def time_budget(name: str, timeout: float) -> float:
     return timeout * len(answers.cases) / graded_case_count(name)
 
 
+def submission_folder(name: str, submission: str | Path | None = None) -> Path:
+    """The folder the self-check of exercise ``name`` reads: ``submission``, or (None) the one
+    :func:`~vit_lessons.grading.registry.find_submission` finds.  A path to the exercise's own file
+    (``.../ex06_pooling.py``) means its folder.  FileNotFoundError saying which path was tried and what to
+    pass instead."""
+    file = exercise(name).file
+    if submission is None:
+        return find_submission(file=file)
+    path = Path(submission).expanduser()
+    if path.is_file() and path.name == file:
+        return path.parent
+    if path.is_dir():
+        return path
+    shown = f"submission={str(submission)!r}"
+    if path.exists():
+        raise FileNotFoundError(f"{shown} is a file, not a folder: pass the folder that holds {file} (or the path "
+                                f"of {file} itself)")
+    where = f" (from {Path.cwd()})" if not path.is_absolute() else ""
+    raise FileNotFoundError(f"{shown}: no such folder{where}: pass the folder that holds {file}, e.g. "
+                            f"submission='exercises'")
+
+
 def run_check(name: str, submission: str | Path | None = None, timeout: float = 60.0) -> ExerciseResult:
     """The public tests of exercise ``name`` on the learner's file, within their share of the grader's time
-    limit ``timeout`` (:func:`time_budget`); returns the detailed result."""
+    limit ``timeout`` (:func:`time_budget`); returns the detailed result (0 points, with a verdict saying
+    why, when there is no submission folder to read: :func:`submission_folder`)."""
     ex = exercise(name)
-    folder = Path(submission) if submission is not None else find_submission()
+    try:
+        folder = submission_folder(name, submission)
+    except FileNotFoundError as exc:
+        return ExerciseResult(ex, 0.0, ex.points, f"could not be checked: {exc}")
     return grade_exercise(ex, folder, answers_for(ex, "public", public_cases), timeout=time_budget(name, timeout))
 
 
@@ -46,7 +84,9 @@ def check(name: str, submission: str | Path | None = None, timeout: float = 60.0
 
     name: one of "patchify", "patch_embedding", "positional_embedding", "attention", "encoder_block",
     "pooling", "vit_forward", "vit_forward_cls", "rollout", "block_backward".
-    submission: the folder holding ``exNN_name.py`` (default: ``exercises/`` of the repository).
+    submission: the folder holding ``exNN_name.py``, or that file's own path (default: the ``exercises/``
+    folder of the current directory or of a parent, else the current directory when it holds exercise
+    files, else ``exercises/`` beside an editable install of the library).
     timeout: the grader's time limit for the exercise, in seconds (the self-check's public tests get their
     share of it, :func:`time_budget`).
     """
@@ -71,6 +111,6 @@ def check(name: str, submission: str | Path | None = None, timeout: float = 60.0
               f"their share of the grader's {timeout:g} s for its {graded_case_count(name)} tests of the same "
               f"kinds: make your code faster (a Python loop over pixels, tokens or heads?).")
     if result.stdout.strip() and not result.passed:
-        print("Your code printed:\n" + "\n".join(result.stdout.strip().splitlines()[:20]))
+        print(printed(result.stdout))
     print(NOT_A_BOUNDARY)
     return result.passed

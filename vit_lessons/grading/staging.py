@@ -100,6 +100,82 @@ def copy_submission(source: Path, target: Path) -> dict[str, str]:
     return refused
 
 
+# ---- where a missing exercise file is -------------------------------------------------------------------------
+#: how deep and how wide :func:`misplaced` looks: a submission may hold many files (it reads names only)
+LOOK_DEPTH = 3
+LOOK_ENTRIES = 2000
+#: what makes a name a copy of another: a browser's " (1)", an editor's " copy"
+_COPY = re.compile(r"(\s*\(\d+\)|[\s_-]+copy(\s*\d+)?)$")
+
+
+def _same_exercise(name: str) -> str | None:
+    """The normalised stem of ``name`` when it is a Python file or a notebook, else None: small letters,
+    spaces and dashes as ``_``, a copy's suffix dropped, the exercise number without its leading zeros
+    (``Ex01_Patchify (1).py`` and ``ex1_patchify.py`` both give ``ex1_patchify``)."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or suffix.lower() not in ("py", "ipynb"):
+        return None
+    stem = re.sub(r"[\s-]+", "_", _COPY.sub("", stem.strip().lower()))
+    return re.sub(r"^ex_?0*(\d+)_+", r"ex\1_", stem)
+
+
+def _walk(folder_fd: int, prefix: str, depth: int, budget: list[int]):
+    """(relative path, depth) of every regular file under ``folder_fd``, breadth first within a folder,
+    ``depth`` levels down at most, ``budget[0]`` entries in all; never follows a symbolic link."""
+    folders = []
+    with os.scandir(folder_fd) as entries:
+        for entry in entries:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return
+            if entry.name.startswith(".") or entry.name == "__MACOSX" or entry.is_symlink():
+                continue
+            if entry.is_file(follow_symlinks=False):
+                yield prefix + entry.name, depth
+            elif entry.is_dir(follow_symlinks=False) and depth < LOOK_DEPTH:
+                folders.append(entry.name)
+    for name in sorted(folders):
+        if budget[0] <= 0:
+            return
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+        try:
+            yield from _walk(fd, f"{prefix}{name}/", depth + 1, budget)
+        finally:
+            os.close(fd)
+
+
+def misplaced(source: Path, file: str) -> str:
+    """What the submission ``source`` holds in place of the missing ``file`` (e.g. ``ex01_patchify.py``) and
+    what to do: the file in a folder, a notebook of it, or a name that differs in case or by a copy's
+    suffix ("found HW1/ex01_patchify.py in a folder: submit the files themselves, not their folder"); ""
+    when nothing like it is there.  Reads names only (never a file's bytes), follows no symbolic link, looks
+    :data:`LOOK_DEPTH` folders down and at :data:`LOOK_ENTRIES` entries at most; any error gives ""."""
+    want = _same_exercise(file)
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            found = [(depth, path.rpartition("/")[2] != file, path.endswith(".ipynb"), path)
+                     for path, depth in _walk(fd, "", 0, [LOOK_ENTRIES])
+                     if _same_exercise(path.rpartition("/")[2]) == want]
+        finally:
+            os.close(fd)
+    except (OSError, RecursionError):
+        return ""
+    if not found:
+        return ""
+    depth, renamed, notebook, path = min(found)
+    shown = ascii(path[:200])[1:-1]
+    todo = []
+    if notebook:
+        todo.append(f"the grader grades the Python file {file} (File > Download as > Python, or copy your "
+                    f"functions into it)")
+    elif renamed:
+        todo.append(f"name it {file} exactly (the grader looks for that name, in small letters)")
+    if depth:
+        todo.append("submit the files themselves, not their folder")
+    return f"found {shown}{' in a folder' if depth else ''}: {'; '.join(todo)}"
+
+
 # ---- the library ---------------------------------------------------------------------------------------------
 def _module_parts(path: Path) -> tuple[str, ...]:
     """``vit_lessons/interpret/rollout.py`` -> ("interpret", "rollout")."""

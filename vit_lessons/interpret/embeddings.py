@@ -7,7 +7,7 @@ import numpy as np
 
 from ..backend import namespace, to_numpy
 from ..checks import check_int
-from ..config import ViTConfig
+from ..config import ViTConfig, check_config
 from ..embedding import patch_embed_matrix
 
 
@@ -18,6 +18,7 @@ def pos_embed_cosine(pos_embed, cfg: ViTConfig):
     Returns S (gh, gw, gh, gw): S[i, j] is the (gh, gw) map of patch (i, j)'s similarity with every
     patch, laid out like the paper's Figure 7 (centre); S[i, j, i, j] = 1.
     """
+    check_config(cfg)
     T, k = cfg.num_tokens, cfg.num_prefix_tokens
     if tuple(getattr(pos_embed, "shape", ()))[:1] != (T,) or pos_embed.ndim != 2:
         raise ValueError(f"pos_embed has shape {tuple(getattr(pos_embed, 'shape', ()))}: expected ({T}, D)")

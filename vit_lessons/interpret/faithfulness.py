@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..checks import check_int, check_number
-from ..config import ViTConfig
+from ..config import ViTConfig, check_config
 from ..patches import conv_windows
 from .maps import attention_gradients, cls_attention, gradient_weighted_rollout, rollout, token_map
 
@@ -23,6 +23,7 @@ def patch_coverage(object_mask, cfg: ViTConfig):
     object_mask: (..., H, W) bool.  Returns (..., gh, gw) float32 numpy, over the windows the patch
     embedding sees (``cfg``'s patch size, stride and padding; padding counts as background).
     """
+    check_config(cfg)
     m = to_numpy(object_mask)
     if m.dtype != bool or m.ndim < 2 or tuple(m.shape[-2:]) != tuple(cfg.image_size):
         raise ValueError(f"object_mask has shape {m.shape} and dtype {m.dtype}: expected bool (..., H, W) "
@@ -40,6 +41,7 @@ def object_patches(object_mask, cfg: ViTConfig, min_overlap: float = 0.5) -> np.
 
     object_mask: (..., H, W) bool.  Returns (..., gh, gw) bool numpy.
     """
+    check_config(cfg)
     _check_overlap(min_overlap)
     return patch_coverage(object_mask, cfg) >= min_overlap
 

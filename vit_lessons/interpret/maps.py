@@ -26,7 +26,7 @@ import numpy as np
 
 from ..backend import device, is_torch, like, namespace, to_numpy
 from ..checks import check_array, check_int, check_number
-from ..config import ViTConfig, check_images, check_params
+from ..config import ViTConfig, check_config, check_images, check_params
 from ..model import forward
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -140,6 +140,7 @@ def token_map(matrix, cfg: ViTConfig, exclude_self: bool = False):
       ``exclude_self=True`` the diagonal is left out: the map answers "how much does each patch give
       to the *other* tokens?", what attention moved between patches.
     """
+    check_config(cfg)
     T, k = cfg.num_tokens, cfg.num_prefix_tokens
     shape = tuple(getattr(matrix, "shape", ()))
     if len(shape) < 2 or shape[-2:] != (T, T):
@@ -186,6 +187,7 @@ def attention_gradients(params: dict, images, cfg: ViTConfig, target=None):
     (the stack ``forward`` returns sits outside the graph, its gradient would be zero).  In a batch
     each image's gradient is that of its own logit (the images do not interact).
     """
+    check_config(cfg)
     import torch
 
     if cfg.num_classes == 0:
@@ -260,6 +262,7 @@ def gradient_rollout(params: dict, images, cfg: ViTConfig, target=None, discard_
     :func:`gradient_weighted_rollout` and :func:`token_map`).  The map's shape depends on the
     logits' scale (see :func:`gradient_weighted_rollout`): it is not normalised.
     """
+    check_config(cfg)
     _, attentions, gradients = attention_gradients(params, images, cfg, target)
     return token_map(gradient_weighted_rollout(attentions, gradients, discard_ratio), cfg, exclude_self)
 
