@@ -345,3 +345,14 @@ def test_the_self_check_says_when_it_shows_only_the_first_lines_printed():
                                                        + "\n".join(map(str, range(20))))
     assert printed("a\nb\n") == "Your code printed:\na\nb"
     assert printed("\n".join(map(str, range(20)))).startswith("Your code printed:\n0\n")
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5", "nan", "abc"])
+def test_the_self_check_refuses_a_time_limit_that_is_none(timeout):
+    """A time limit of 0 once timed out every test and blamed the learner's imports."""
+    proc = subprocess.run([sys.executable, "-m", "vit_lessons.grading", "check", "pooling", "--timeout", timeout],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and f"--timeout {timeout}: expected a number of seconds > 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(ValueError, match=r"timeout=0: expected a number of seconds > 0"):
+        check("pooling", submission=REPO / "solutions", timeout=0)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 import traceback
@@ -36,6 +35,7 @@ from .grading.grader import (
     JOBS_PER_CORE,
     MAX_TIMEOUT,
     REPO,
+    SettingsParser,
     check_names,
     cores,
     grade,
@@ -43,6 +43,7 @@ from .grading.grader import (
     max_jobs,
     results_document,
     secrets,
+    setting,
     table,
     why_not_jobs,
     why_not_memory,
@@ -55,47 +56,8 @@ from .grading.registry import EXERCISES
 __all__ = ["REPO", "grade", "load_hidden", "main", "secrets", "table"]
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    problem = why_not_timeout(value) if value is not None else "expected a number of seconds"
-    if problem:
-        raise argparse.ArgumentTypeError(f"--timeout {text}: {problem}")
-    return value
-
-
-def _megabytes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    problem = why_not_memory(value) if value is not None else "expected a whole number of megabytes > 0"
-    if problem:
-        raise argparse.ArgumentTypeError(f"--memory {text}: {problem}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    problem = why_not_jobs(value)
-    if problem:
-        raise argparse.ArgumentTypeError(f"--jobs {text}: {problem}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # "--timeout 0: expected ...", not "argument --timeout: --timeout 0: ..."
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {re.sub(r'^argument [^:]+: (?=--)', '', message)}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m vit_lessons.grade", description=__doc__.splitlines()[0])
+    parser = SettingsParser(prog="python -m vit_lessons.grade", description=__doc__.splitlines()[0])
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--submission", type=Path, default=Path("exercises"), help="folder with exNN_*.py")
     parser.add_argument("--results", type=Path, default=None, help="where to write Gradescope's results.json")
@@ -105,13 +67,13 @@ def _parser() -> argparse.ArgumentParser:
                                                                "each student's results.json go (outside SUBMISSIONS)")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help=f"grade only this exercise (repeatable): {', '.join(EXERCISES)}")
-    parser.add_argument("--timeout", type=_seconds, default=60.0,
+    parser.add_argument("--timeout", type=setting("--timeout", float, why_not_timeout), default=60.0,
                         help=f"seconds per exercise (wall clock; > 0, at most {MAX_TIMEOUT:g})")
-    parser.add_argument("--memory", type=_megabytes, default=3072,
+    parser.add_argument("--memory", type=setting("--memory", int, why_not_memory), default=3072,
                         help="address-space limit per learner process, MB (> 0)")
     parser.add_argument("--solutions", type=Path, default=None, help="reference solutions to keep from the "
                                                                      "learner (default: solutions/)")
-    parser.add_argument("--jobs", type=_jobs, default=None,
+    parser.add_argument("--jobs", type=setting("--jobs", int, why_not_jobs), default=None,
                         help=f"learner processes at a time (default or 0: one per core; at most {JOBS_PER_CORE} "
                              f"per core and {JOBS_CEILING} in all: {max_jobs()} here)")
     parser.add_argument("--sandbox", default=os.environ.get("VIT_LESSONS_SANDBOX", "auto"),

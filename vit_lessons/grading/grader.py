@@ -8,8 +8,11 @@ and within a class, but for the timing field).
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +41,31 @@ MAX_TIMEOUT = 86_400.0
 def max_jobs() -> int:
     """The most learner processes at a time on this machine."""
     return min(JOBS_CEILING, JOBS_PER_CORE * cores())
+
+
+class SettingsParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors for a :func:`setting` read "--timeout 0: expected ...", not "argument
+    --timeout: --timeout 0: ..."."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {re.sub(r'^argument [^:]+: (?=--)', '', message)}\n")
+
+
+def setting(flag: str, parse, why_not):
+    """The argparse type of ``flag``: the text read by ``parse`` (int or float), refused with what ``why_not``
+    says of it ("--timeout 0: expected a number of seconds > 0 ...")."""
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None  # why_not says what was expected
+        problem = why_not(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{flag} {text}: {problem}")
+        return value
+
+    return convert
 
 
 def why_not_jobs(jobs) -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .engine import ExerciseResult, answers_for, grade_exercise
+from .grader import why_not_timeout
 from .registry import exercise, find_submission, graded_case_count, public_cases
 
 #: what a case's or the exercise's message says when the time limit cut it short
@@ -72,6 +73,9 @@ def run_check(name: str, submission: str | Path | None = None, timeout: float = 
     limit ``timeout`` (:func:`time_budget`); returns the detailed result (0 points, with a verdict saying
     why, when there is no submission folder to read: :func:`submission_folder`)."""
     ex = exercise(name)
+    problem = why_not_timeout(timeout)
+    if problem:
+        raise ValueError(f"timeout={timeout!r}: {problem}")
     try:
         folder = submission_folder(name, submission)
     except FileNotFoundError as exc:
