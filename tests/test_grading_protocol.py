@@ -135,3 +135,22 @@ def test_the_learner_s_side_never_writes_a_frame_the_grader_refuses(name):
         np.testing.assert_allclose(sent, ODD_RESULTS[name]().astype(sent.dtype))
     if name == "a 0-d array":  # its shape arrives as it is: () is not the (1,) a docstring may ask for
         assert frame["arrays"][0].shape == () and frame["arrays"][0] == 2.5
+
+
+def test_the_feedback_shows_whole_tests_within_its_length_limit():
+    """Gradescope's output of an exercise is cut at MAX_OUTPUT characters: at a test's end, saying which tests
+    are left out, never in the middle of a message."""
+    from vit_lessons.grading.engine import CaseResult, ExerciseResult
+    from vit_lessons.grading.gradescope import MAX_OUTPUT, test_output
+    from vit_lessons.grading.registry import EXERCISES
+
+    message = "raised PermissionError: torch's aten::conv2d is not allowed in exercise 2: write it yourself " * 2
+    cases = [CaseResult(f"image (8, 8, 3) float32, patch {i}", False, message) for i in range(60)]
+    result = ExerciseResult(EXERCISES["patch_embedding"], 0.0, 10.0, "0 of 60 tests passed", cases, hint="A hint.")
+    out = test_output(result)
+    assert len(out) <= MAX_OUTPUT and out.startswith("0 of 60 tests passed\nHint: A hint.\n")
+    shown = out.count("FAIL test")
+    assert 0 < shown < 60 and out.endswith(f"(tests {shown + 1}-60 not shown: the feedback's length limit)")
+    assert out.count(message.strip()) == shown
+    short = ExerciseResult(EXERCISES["patch_embedding"], 0.0, 10.0, "0 of 2 tests passed", cases[:2])
+    assert "not shown" not in test_output(short) and test_output(short).count(message.strip()) == 2

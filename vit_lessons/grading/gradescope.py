@@ -21,15 +21,20 @@ MAX_OUTPUT = 8000
 
 
 def test_output(result: ExerciseResult) -> str:
-    lines = [result.verdict]
-    if result.hint:
-        lines.append(f"Hint: {result.hint}")
-    for i, case in enumerate(result.cases, 1):
-        mark = "ok  " if case.passed else "FAIL"
-        lines.append(f"  {mark} test {i}: {case.label}" + ("" if case.passed else f"\n        {case.message}"))
-    if result.stdout.strip():
-        lines.append("(your code printed output while grading; it is not shown)")
-    return "\n".join(lines)[:MAX_OUTPUT]
+    """One exercise's feedback: verdict, hint, every test with the message of each failing one; within
+    :data:`MAX_OUTPUT` characters, whole tests only ("(tests 31-32 not shown: ...)" for the rest)."""
+    head = [result.verdict] + ([f"Hint: {result.hint}"] if result.hint else [])
+    tail = ["(your code printed output while grading; it is not shown)"] if result.stdout.strip() else []
+    tests = [f"  {'ok  ' if case.passed else 'FAIL'} test {i}: {case.label}" + ("" if case.passed else
+             f"\n        {case.message}") for i, case in enumerate(result.cases, 1)]
+    room = MAX_OUTPUT - len("\n".join(head + tail)) - 80  # the note on tests left out
+    shown = 0
+    while shown < len(tests) and room - len(tests[shown]) - 1 >= 0:
+        room -= len(tests[shown]) + 1
+        shown += 1
+    if shown < len(tests):
+        tests[shown:] = [f"(tests {shown + 1}-{len(tests)} not shown: the feedback's length limit)"]
+    return "\n".join(head + tests + tail)[:MAX_OUTPUT]
 
 
 def results_json(results: list[ExerciseResult], seconds: float, output: str = "", failure: str | None = None) -> dict:
