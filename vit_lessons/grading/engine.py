@@ -441,7 +441,7 @@ def diagnose(cases: list[Case], results: list[CaseResult], advice: dict | None =
             return hint(top[0]), top
         return "One of these explains every failing test: " + " Or: ".join(hint(m) for m in top[:3]), top[:3]
     rounding = all(results[i].near for i in failing)  # no failure a precision could not explain
-    shared = property_hint(cases, failing, advice if rounding else {**BEYOND_ROUNDING, **(advice or {})})
+    shared = property_hint(cases, failing, advice if rounding else {**(advice or {}), **BEYOND_ROUNDING})
     if shared:
         return shared
     raised = {results[i].error for i in failing}
