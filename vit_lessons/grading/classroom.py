@@ -178,22 +178,21 @@ def _folders(entries, target: Path) -> tuple[dict[str, Path], list[Student]]:
             continue
         if len(parts) > 1 or info.is_dir() or link:  # a file beside the student folders is no student
             tops.setdefault(parts[0], set()).add("link" if link and len(parts) == 1 else "folder")
-    folders, refusals, ids = {}, [], set()
+    candidates = []  # each with its folder's name in the zip
     for raw in sorted(tops):
         name = student_id(raw)
         problem = _checked_id(name) or ("a symbolic link, not a folder" if "link" in tops[raw] else None)
-        if problem is None and name in ids:
-            problem = "a second folder with the same student id (the same name once its accents are written composed)"
-        ids.add(name)
-        if problem:
-            refusals.append(refused(name, problem))
-            continue
-        try:
-            (target / name).mkdir(mode=0o700)
-        except OSError as exc:  # a name too long for this file system
-            refusals.append(refused(name, f"a folder name this machine cannot hold ({exc.strerror})"))
-            continue
-        folders[raw] = target / name
+        candidates.append(refused(name, problem) if problem else Student(name, Path(raw)))
+    folders, refusals = {}, []
+    for s in unique(candidates):
+        if s.problem is None:
+            try:
+                (target / s.id).mkdir(mode=0o700)
+                folders[str(s.folder)] = target / s.id
+                continue
+            except OSError as exc:  # a name too long for this file system
+                s = refused(s.id, f"a folder name this machine cannot hold ({exc.strerror})")
+        refusals.append(s)
     return folders, refusals
 
 
